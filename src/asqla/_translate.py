@@ -1,0 +1,136 @@
+"""The one place where database and driver errors become asqla errors.
+
+Codes come from each database's documentation: PostgreSQL SQLSTATE
+(Appendix A, "PostgreSQL Error Codes"), MariaDB/MySQL error numbers
+("MariaDB Error Codes"), and SQLite extended result codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import exc as orm_exc
+
+from .exceptions import (
+    AsqlaError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    ForeignKeyViolationError,
+    PoolTimeoutError,
+    QueryTimeoutError,
+    UniqueViolationError,
+    VersionConflictError,
+)
+
+__all__ = ["is_translatable", "translate"]
+
+_PG_UNIQUE = {"23505"}
+_PG_FOREIGN_KEY = {"23503"}
+_PG_TIMEOUT = {"57014", "25P03"}  # query_canceled, idle_in_transaction_session_timeout
+_PG_UNAVAILABLE_PREFIXES = ("08", "57P")  # connection exceptions, operator intervention
+
+_MY_UNIQUE = {1062, 1586}  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
+_MY_FOREIGN_KEY = {1216, 1217, 1451, 1452}
+_MY_TIMEOUT = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
+_MY_UNAVAILABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
+
+_SQLITE_UNIQUE = {1555, 2067}  # SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
+_SQLITE_FOREIGN_KEY = {787}  # SQLITE_CONSTRAINT_FOREIGNKEY
+_SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes (& 0xFF)
+
+
+def is_translatable(exc: BaseException) -> bool:
+    """Return True for the errors :func:`translate` knows how to translate."""
+    return isinstance(exc, sa_exc.SQLAlchemyError | orm_exc.StaleDataError | TimeoutError | OSError)
+
+
+def translate(exc: BaseException) -> AsqlaError:
+    """Return the asqla error for a SQLAlchemy or driver error ``exc``.
+
+    The caller raises it ``from exc`` so that the original stays attached.
+    """
+    if isinstance(exc, AsqlaError):
+        return exc
+    if isinstance(exc, orm_exc.StaleDataError):
+        return VersionConflictError(
+            f"{exc} Another transaction changed or deleted the row after it was read. "
+            "Reload the row and apply the change again, or report a conflict to the client."
+        )
+    if isinstance(exc, sa_exc.TimeoutError):  # the pool's, not the driver's
+        return PoolTimeoutError(
+            f"No database connection became free in time ({exc.args[0] if exc.args else exc}). "
+            "Requests hold connections too long or the pool is too small: raise "
+            "ASQLA_POOL_SIZE / ASQLA_MAX_OVERFLOW, or shorten the work done inside a session."
+        )
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return QueryTimeoutError(
+            "A database call ran past its timeout and was abandoned; its connection was "
+            "discarded. Raise ASQLA_COMMAND_TIMEOUT if the work is expected to take this long."
+        )
+    if isinstance(exc, sa_exc.DBAPIError):
+        return _translate_dbapi(exc)
+    if isinstance(exc, OSError):
+        return DatabaseUnavailableError(f"Cannot reach the database: {exc}.")
+    return DatabaseError(str(exc))
+
+
+def _translate_dbapi(exc: sa_exc.DBAPIError) -> AsqlaError:
+    orig: Any = exc.orig
+    message = _first_line(orig if orig is not None else exc)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    errno = _mysql_errno(orig)
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+
+    if (
+        sqlstate in _PG_UNIQUE
+        or errno in _MY_UNIQUE
+        or sqlite_code in _SQLITE_UNIQUE
+        or (sqlite_code is None and "UNIQUE constraint failed" in message)
+    ):
+        return UniqueViolationError(
+            f"A unique constraint rejected the write: {message}. "
+            "The value is already taken; choose another or update the existing row."
+        )
+    if (
+        sqlstate in _PG_FOREIGN_KEY
+        or errno in _MY_FOREIGN_KEY
+        or sqlite_code in _SQLITE_FOREIGN_KEY
+        or (sqlite_code is None and "FOREIGN KEY constraint failed" in message)
+    ):
+        return ForeignKeyViolationError(
+            f"A foreign key rejected the write: {message}. "
+            "The referenced row does not exist, or other rows still refer to this one."
+        )
+    if sqlstate in _PG_TIMEOUT or errno in _MY_TIMEOUT:
+        return QueryTimeoutError(
+            f"The database cancelled a statement that ran past its timeout: {message}. "
+            "Make the statement cheaper or raise ASQLA_STATEMENT_TIMEOUT."
+        )
+    if isinstance(orig, TimeoutError | asyncio.TimeoutError):
+        return translate(orig)
+    if (
+        exc.connection_invalidated
+        or (sqlstate is not None and sqlstate.startswith(_PG_UNAVAILABLE_PREFIXES))
+        or errno in _MY_UNAVAILABLE
+        or (sqlite_code is not None and sqlite_code & 0xFF in _SQLITE_BUSY)
+        or isinstance(orig, OSError)
+    ):
+        return DatabaseUnavailableError(
+            f"The database is unavailable or the connection was lost: {message}. "
+            "Retry the request; if this persists, check that the server is up and reachable."
+        )
+    return DatabaseError(message)
+
+
+def _mysql_errno(orig: Any) -> int | None:
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0].rstrip(".")

@@ -1,0 +1,109 @@
+"""Every error asqla raises, in one tree.
+
+Catch :class:`AsqlaError` to catch them all. Errors that come from the
+database are translated in exactly one place (``asqla._translate``) and keep
+the original SQLAlchemy or driver error as ``__cause__``::
+
+    AsqlaError
+    ├── ConfigurationError               bad settings, caught at start-up
+    │   └── DriverNotInstalledError      the URL names a driver that is not installed
+    ├── SessionUsageError                a programming error in how a session is used
+    │   └── ConcurrentSessionUseError    one AsyncSession used by two tasks at once
+    ├── NotFoundError                    a row that must exist does not         -> 404
+    ├── ConflictError                    the write conflicts with other data    -> 409
+    │   ├── UniqueViolationError         a unique constraint or primary key
+    │   ├── ForeignKeyViolationError     a foreign key
+    │   └── VersionConflictError         optimistic locking lost a race (``Versioned``)
+    ├── DatabaseUnavailableError         cannot reach or keep the database      -> 503
+    │   ├── PoolTimeoutError             every pooled connection stayed busy
+    │   └── QueryTimeoutError            a statement ran past its timeout
+    ├── CommitFailedError                COMMIT itself failed: nothing was saved -> 500
+    └── DatabaseError                    any other error the database reported  -> 500
+
+The HTTP status codes on the right are what :mod:`asqla.fastapi`'s exception
+handlers answer with.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AsqlaError",
+    "CommitFailedError",
+    "ConcurrentSessionUseError",
+    "ConfigurationError",
+    "ConflictError",
+    "DatabaseError",
+    "DatabaseUnavailableError",
+    "DriverNotInstalledError",
+    "ForeignKeyViolationError",
+    "NotFoundError",
+    "PoolTimeoutError",
+    "QueryTimeoutError",
+    "SessionUsageError",
+    "UniqueViolationError",
+    "VersionConflictError",
+]
+
+
+class AsqlaError(Exception):
+    """The root of every error asqla raises."""
+
+
+class ConfigurationError(AsqlaError):
+    """The settings cannot work: a bad URL, an unknown preset, a bad value."""
+
+
+class DriverNotInstalledError(ConfigurationError):
+    """The database URL names a driver that is not installed."""
+
+
+class SessionUsageError(AsqlaError):
+    """A session was used in a way that cannot work."""
+
+
+class ConcurrentSessionUseError(SessionUsageError):
+    """One ``AsyncSession`` was used from two tasks at the same time."""
+
+
+class NotFoundError(AsqlaError):
+    """A row that had to exist was not found."""
+
+
+class ConflictError(AsqlaError):
+    """The write conflicts with data already in the database."""
+
+
+class UniqueViolationError(ConflictError):
+    """A unique constraint or primary key rejected the write."""
+
+
+class ForeignKeyViolationError(ConflictError):
+    """A foreign key rejected the write (missing parent, or rows still refer to it)."""
+
+
+class VersionConflictError(ConflictError):
+    """Another transaction changed the row since it was read (optimistic locking)."""
+
+
+class DatabaseUnavailableError(AsqlaError):
+    """The database cannot be reached, or the connection was lost."""
+
+
+class PoolTimeoutError(DatabaseUnavailableError):
+    """No pooled connection became free within the pool timeout."""
+
+
+class QueryTimeoutError(DatabaseUnavailableError):
+    """A statement ran longer than its timeout and was cancelled."""
+
+
+class CommitFailedError(AsqlaError):
+    """COMMIT failed, so nothing in the unit of work was saved.
+
+    The translated reason (a :class:`ConflictError` for a deferred constraint,
+    a :class:`DatabaseUnavailableError` for a lost connection) is ``__cause__``.
+    """
+
+
+class DatabaseError(AsqlaError):
+    """Any other error reported by the database or its driver."""

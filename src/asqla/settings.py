@@ -1,0 +1,106 @@
+"""``DatabaseSettings``: where the database is and how to talk to it, from the environment."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
+
+from ._url import mask_url, parse_database_url
+from .exceptions import ConfigurationError
+from .presets import PRESETS, EnginePreset, PresetName
+
+__all__ = ["DatabaseSettings"]
+
+
+class DatabaseSettings(BaseSettings):
+    """Database settings read from the environment.
+
+    ``DATABASE_URL`` (or ``ASQLA_DATABASE_URL``) names the database; every other
+    option is ``ASQLA_``-prefixed: ``ASQLA_PRESET=worker``, ``ASQLA_POOL_SIZE=20``,
+    ``ASQLA_ECHO=true``. Options left unset come from the preset.
+
+    The URL is checked when the settings are built: a URL that cannot work
+    raises :class:`~asqla.ConfigurationError` naming the problem, the supported
+    URL forms and the ``pip install`` line for a missing driver. The password is
+    never shown: not in ``repr()``, not in errors, not in logs.
+
+    Example:
+        >>> settings = DatabaseSettings(url="sqlite:///app.db", preset="web")
+        >>> settings.display_url
+        'sqlite+aiosqlite:///app.db'
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASQLA_",
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+        populate_by_name=True,
+    )
+
+    url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "ASQLA_DATABASE_URL"),
+        repr=False,
+    )
+    preset: PresetName = "web"
+    echo: bool = False
+    application_name: str = "asqla"
+
+    pool_size: int | None = Field(default=None, ge=0)
+    max_overflow: int | None = Field(default=None, ge=0)
+    pool_timeout: float | None = Field(default=None, gt=0)
+    pool_recycle: float | None = None
+    pool_pre_ping: bool | None = None
+    connect_timeout: float | None = Field(default=None, gt=0)
+    command_timeout: float | None = Field(default=None, gt=0)
+
+    statement_timeout: float | None = Field(default=None, gt=0)
+    """Server-side limit per statement, in seconds (PostgreSQL, MariaDB)."""
+    idle_in_transaction_timeout: float | None = Field(default=None, gt=0)
+    """PostgreSQL ends a session idle inside a transaction for this long."""
+    sqlite_busy_timeout: float = Field(default=5.0, ge=0)
+    """Seconds a SQLite writer waits for the write lock before failing."""
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        # ConfigurationError is not a ValueError, so pydantic lets it through
+        # unwrapped: the user sees our one-paragraph message, not a trace of
+        # validation internals.
+        return parse_database_url(value).render_as_string(hide_password=False)
+
+    @property
+    def sqlalchemy_url(self) -> URL:
+        """The URL as a SQLAlchemy ``URL`` with its async driver."""
+        return parse_database_url(self.url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password hidden: safe for logs and errors."""
+        return mask_url(self.url)
+
+    @property
+    def engine_preset(self) -> EnginePreset:
+        """The preset with every option set here applied on top."""
+        try:
+            base = PRESETS[self.preset]
+        except KeyError:  # pragma: no cover - Literal validation rejects it first
+            raise ConfigurationError(
+                f"Unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}."
+            ) from None
+        overrides = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(EnginePreset)
+            if field.name in type(self).model_fields and getattr(self, field.name) is not None
+        }
+        return dataclasses.replace(base, **overrides)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield "url", self.display_url
+        yield from super().__repr_args__()
