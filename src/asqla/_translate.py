@@ -38,7 +38,7 @@ _MY_UNAVAILABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
 
 _SQLITE_UNIQUE = {1555, 2067}  # SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
 _SQLITE_FOREIGN_KEY = {787}  # SQLITE_CONSTRAINT_FOREIGNKEY
-_SQLITE_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes (& 0xFF)
+_SQLITE_UNAVAILABLE = {5, 6, 14}  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN (& 0xFF)
 
 
 def is_translatable(exc: BaseException) -> bool:
@@ -114,7 +114,7 @@ def _translate_dbapi(exc: sa_exc.DBAPIError) -> AsqlaError:
         exc.connection_invalidated
         or (sqlstate is not None and sqlstate.startswith(_PG_UNAVAILABLE_PREFIXES))
         or errno in _MY_UNAVAILABLE
-        or (sqlite_code is not None and sqlite_code & 0xFF in _SQLITE_BUSY)
+        or (sqlite_code is not None and sqlite_code & 0xFF in _SQLITE_UNAVAILABLE)
         or isinstance(orig, OSError)
     ):
         return DatabaseUnavailableError(
