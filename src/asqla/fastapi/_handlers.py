@@ -1,0 +1,55 @@
+"""Exception handlers: asqla errors become JSON responses with the right status."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ..exceptions import (
+    AsqlaError,
+    ConflictError,
+    DatabaseUnavailableError,
+    NotFoundError,
+)
+from ._unit_of_work import RETRY_AFTER_SECONDS
+
+__all__ = ["add_exception_handlers", "asqla_exception_handler"]
+
+logger = logging.getLogger("asqla.fastapi")
+
+
+def _code(exc: Exception) -> str:
+    name = type(exc).__name__.removesuffix("Error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+async def asqla_exception_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer an asqla error: 404, 409, 503 with ``Retry-After``, or 500.
+
+    The body is ``{"detail": ..., "error": ...}`` where ``error`` is a stable
+    code such as ``"unique_violation"`` or ``"pool_timeout"``. Messages of
+    404, 409 and 503 errors are shown to the client; a 500 shows a generic
+    message and logs the real one, so that no internals leak.
+    """
+    code = _code(exc)
+    if isinstance(exc, NotFoundError):
+        return JSONResponse({"detail": str(exc), "error": code}, status_code=404)
+    if isinstance(exc, ConflictError):
+        return JSONResponse({"detail": str(exc), "error": code}, status_code=409)
+    if isinstance(exc, DatabaseUnavailableError):
+        logger.warning("asqla: %s", exc)
+        return JSONResponse(
+            {"detail": str(exc), "error": code},
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    logger.error("asqla: %s", exc, exc_info=exc)
+    return JSONResponse({"detail": "Internal database error.", "error": code}, status_code=500)
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Register :func:`asqla_exception_handler` for every :class:`~asqla.AsqlaError`."""
+    app.add_exception_handler(AsqlaError, asqla_exception_handler)

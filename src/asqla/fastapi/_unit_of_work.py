@@ -1,0 +1,161 @@
+"""The request's unit of work: commit before the response starts, close when it ends."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .._session import AsyncSession
+from ..database import Database, _end
+from ..exceptions import AsqlaError, CommitFailedError, DatabaseUnavailableError
+
+logger = logging.getLogger("asqla.fastapi")
+
+SCOPE_KEY = "asqla.unit_of_work"
+RETRY_AFTER_SECONDS = "5"
+
+
+class RequestUnitOfWork:
+    """The sessions one request opened, and whether they may still commit."""
+
+    __slots__ = ("_aborted", "_read_session", "_session", "database")
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._session: AsyncSession | None = None
+        self._read_session: AsyncSession | None = None
+        self._aborted = False
+
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.database._new_session()
+        return self._session
+
+    def read_session(self) -> AsyncSession:
+        if self._read_session is None:
+            session = self.database._new_session(bind=self.database._read_bind)
+            session._asqla_read_only = True
+            self._read_session = session
+        return self._read_session
+
+    async def abort(self, exc: BaseException) -> None:
+        """Roll back: the request failed before its response started."""
+        self._aborted = True
+        for session in self._take_all():
+            await _end(session, exc)
+
+    async def commit(self) -> None:
+        """Commit the write session, unless the request failed; raise CommitFailedError."""
+        session = self._session
+        if session is None or self._aborted:
+            return
+        try:
+            await session.commit()
+        except BaseException as exc:
+            self._aborted = True
+            self._session = None
+            await _end(session, exc)
+            if isinstance(exc, AsqlaError):
+                raise CommitFailedError(
+                    f"COMMIT failed, so nothing this request changed was saved: {exc}"
+                ) from exc
+            raise
+
+    async def close(self, exc: BaseException | None = None) -> None:
+        """Release every connection: after the response, or when the client went away."""
+        for session in self._take_all():
+            if exc is None:
+                await session.close()
+            else:
+                await _end(session, exc)
+
+    def _take_all(self) -> list[AsyncSession]:
+        sessions = [s for s in (self._session, self._read_session) if s is not None]
+        self._session = self._read_session = None
+        return sessions
+
+
+class UnitOfWorkMiddleware:
+    """Pure ASGI middleware that gives each HTTP request one unit of work.
+
+    The ``Session`` dependency's changes are committed when the response is
+    about to start, after the endpoint and its dependencies have finished and
+    before the client sees a status code. If COMMIT fails, the client gets a
+    500 (or a 503 with ``Retry-After`` when the database is unavailable)
+    instead of the response the endpoint produced: a 2xx is never sent for
+    data that was not saved. An exception raised by the endpoint, an
+    ``HTTPException`` included, rolls back. Connections are released when the
+    response has been sent, which for a streaming response is when the stream
+    ends or the client goes away.
+
+    Args:
+        app: The ASGI app to wrap.
+        database: The database whose sessions the requests use.
+    """
+
+    def __init__(self, app: ASGIApp, *, database: Database) -> None:
+        self.app = app
+        self.database = database
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        unit = RequestUnitOfWork(self.database)
+        scope[SCOPE_KEY] = unit
+        replaced = False
+
+        async def send_after_commit(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the app's own response was replaced by the error below
+            if message["type"] == "http.response.start":
+                try:
+                    await unit.commit()
+                except CommitFailedError as exc:
+                    replaced = True
+                    logger.error("asqla: %s", exc, exc_info=exc)
+                    await _send_commit_failure(send, exc)
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_commit)
+        except BaseException as exc:
+            await unit.abort(exc)
+            raise
+        else:
+            await unit.close()
+
+
+async def _send_commit_failure(send: Send, exc: CommitFailedError) -> None:
+    unavailable = isinstance(exc.__cause__, DatabaseUnavailableError)
+    status = 503 if unavailable else 500
+    body = json.dumps(
+        {
+            "detail": "The changes could not be saved; nothing was saved. Retry the request.",
+            "error": "commit_failed",
+        }
+    ).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if unavailable:
+        headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def unit_of_work(scope: Scope) -> RequestUnitOfWork:
+    """Return the request's unit of work, or explain how to install the middleware."""
+    unit = scope.get(SCOPE_KEY)
+    if not isinstance(unit, RequestUnitOfWork):
+        raise RuntimeError(
+            "asqla's Session and ReadSession dependencies need the unit-of-work middleware, "
+            "which this app does not have. Add it once, after creating the app: "
+            "`asqla.fastapi.install(app, db)`."
+        )
+    return unit
