@@ -1,0 +1,67 @@
+"""Pin the public API: a name added to or removed from ``__all__`` must be a decision."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "asqla": [
+        "PRESETS",
+        "AsqlaError",
+        "AsyncSession",
+        "CommitFailedError",
+        "ConcurrentSessionUseError",
+        "ConfigurationError",
+        "ConflictError",
+        "Database",
+        "DatabaseError",
+        "DatabaseSettings",
+        "DatabaseStatus",
+        "DatabaseUnavailableError",
+        "DriverNotInstalledError",
+        "EnginePreset",
+        "ForeignKeyViolationError",
+        "NotFoundError",
+        "PoolTimeoutError",
+        "QueryTimeoutError",
+        "SessionUsageError",
+        "UniqueViolationError",
+        "VersionConflictError",
+        "create_engine",
+    ],
+    "asqla.fastapi": [
+        "ReadSession",
+        "Session",
+        "UnitOfWorkMiddleware",
+        "add_exception_handlers",
+        "asqla_exception_handler",
+        "health_router",
+        "install",
+        "lifespan",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_public_names_are_pinned(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert module.__all__ == PUBLIC[module_name]
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_all_names_are_importable(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+
+
+def test_every_error_derives_from_the_root() -> None:
+    import asqla
+    import asqla.exceptions
+
+    for name in asqla.exceptions.__all__:
+        error = getattr(asqla.exceptions, name)
+        assert issubclass(error, asqla.AsqlaError)
+        assert name in asqla.exceptions.__doc__, f"{name} is missing from the drawn tree"
