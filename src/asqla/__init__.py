@@ -12,10 +12,14 @@ from .exceptions import ConflictError as ConflictError
 from .exceptions import DatabaseError as DatabaseError
 from .exceptions import DatabaseUnavailableError as DatabaseUnavailableError
 from .exceptions import DriverNotInstalledError as DriverNotInstalledError
+from .exceptions import FilterError as FilterError
 from .exceptions import ForeignKeyViolationError as ForeignKeyViolationError
+from .exceptions import InvalidCursorError as InvalidCursorError
+from .exceptions import InvalidQueryError as InvalidQueryError
 from .exceptions import NotFoundError as NotFoundError
 from .exceptions import PoolTimeoutError as PoolTimeoutError
 from .exceptions import QueryTimeoutError as QueryTimeoutError
+from .exceptions import SerializationFailureError as SerializationFailureError
 from .exceptions import SessionUsageError as SessionUsageError
 from .exceptions import UniqueViolationError as UniqueViolationError
 from .exceptions import VersionConflictError as VersionConflictError
@@ -40,10 +44,14 @@ __all__ = [
     "DatabaseUnavailableError",
     "DriverNotInstalledError",
     "EnginePreset",
+    "FilterError",
     "ForeignKeyViolationError",
+    "InvalidCursorError",
+    "InvalidQueryError",
     "NotFoundError",
     "PoolTimeoutError",
     "QueryTimeoutError",
+    "SerializationFailureError",
     "SessionUsageError",
     "UniqueViolationError",
     "VersionConflictError",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from .presets import EnginePreset
 from .settings import DatabaseSettings
@@ -25,9 +26,18 @@ _MYSQL_SQL_MODE = (
     "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
     "NO_ENGINE_SUBSTITUTION"
 )
+# SQLite calls the progress handler every this many virtual machine
+# instructions: well under a millisecond of work, and cheap next to it.
+_SQLITE_PROGRESS_STEPS = 100_000
+# Key in the pool record's info dict under which a SQLite connection keeps its
+# statement deadline.
+_SQLITE_DEADLINE = "asqla_sqlite_deadline"
 # Recycle a pooled MySQL connection this many seconds before the server's
 # wait_timeout would drop it, so that pool_pre_ping rarely has to.
 _WAIT_TIMEOUT_MARGIN = 60
+# Seconds after the client's command timeout at which MySQL/MariaDB itself
+# stops an abandoned statement (see _mysql_statement_limit).
+_SERVER_BACKSTOP_MARGIN = 1.0
 
 
 def connect_args(url: URL, settings: DatabaseSettings, preset: EnginePreset) -> dict[str, Any]:
@@ -85,6 +95,8 @@ def install(
     backend = engine.dialect.name
     if backend == "sqlite":
         _install_sqlite(engine, settings, memory=memory)
+        if preset.command_timeout is not None:
+            _install_sqlite_deadline(engine, preset.command_timeout)
     elif backend in ("mysql", "mariadb"):
         _install_mysql(engine, settings, preset)
 
@@ -108,6 +120,27 @@ def _install_sqlite(engine: Engine, settings: DatabaseSettings, *, memory: bool)
         finally:
             cursor.close()
 
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(
+        dbapi_connection: Any, record: ConnectionPoolEntry, exception: BaseException | None
+    ) -> None:
+        # An invalidated connection (after a timeout or a cancellation) may
+        # still be running the cut-off statement in aiosqlite's thread, which
+        # no cancellation reaches: interrupt it, as nothing will read its result
+        # (sqlite3_interrupt is the one call safe from another thread).
+        # Then roll back before SQLAlchemy closes the connection. Closing alone
+        # does not end its transaction while a cursor of that statement is
+        # still referenced, e.g. from the traceback being raised:
+        # sqlite3_close_v2() leaves a "zombie" connection that keeps its write
+        # lock until that cursor is garbage collected, and every other writer
+        # gets "database is locked" meanwhile
+        # (https://www.sqlite.org/c3ref/interrupt.html, .../c3ref/close.html).
+        try:
+            dbapi_connection.run_async(lambda driver: driver.interrupt())
+            dbapi_connection.rollback()
+        except Exception:  # the connection is being discarded anyway
+            logger.debug("asqla: rollback of an invalidated SQLite connection failed")
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # A writer takes the write lock up front: a DEFERRED transaction that
@@ -120,6 +153,74 @@ def _install_sqlite(engine: Engine, settings: DatabaseSettings, *, memory: bool)
             connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+class _Deadline:
+    """When the running SQLite statement must stop; read from the driver's thread."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def passed(self) -> bool:
+        at = self.at
+        return at is not None and time.monotonic() > at
+
+
+def _install_sqlite_deadline(engine: Engine, timeout: float) -> None:
+    # aiosqlite runs each statement in its own thread, where cancelling the
+    # awaiting task cannot reach it: the statement runs on to the end, holding
+    # the connection (and a write transaction's lock), and closing the
+    # connection waits behind it. SQLite's progress handler is the driver-level
+    # timeout that asyncpg's command_timeout is for PostgreSQL: returning True
+    # from it makes the statement fail with SQLITE_INTERRUPT ("interrupted"),
+    # see https://www.sqlite.org/c3ref/progress_handler.html.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        deadline = _Deadline()
+        record.info[_SQLITE_DEADLINE] = deadline
+        dbapi_connection.run_async(
+            lambda driver: driver.set_progress_handler(deadline.passed, _SQLITE_PROGRESS_STEPS)
+        )
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(
+        connection: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        deadline = connection.info.get(_SQLITE_DEADLINE)
+        if deadline is not None:
+            deadline.at = time.monotonic() + timeout
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _disarm(
+        connection: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        deadline = connection.info.get(_SQLITE_DEADLINE)
+        if deadline is not None:
+            deadline.at = None
+
+    @event.listens_for(engine, "handle_error")
+    def _disarm_on_error(context: ExceptionContext) -> None:
+        # The statement failed in the driver's thread: disarm, or the deadline
+        # would interrupt the ROLLBACK that follows. A cancelled await
+        # (CancelledError, not an Exception) leaves the statement running in
+        # that thread: keep it armed so that it is interrupted.
+        if context.connection is None or not isinstance(context.original_exception, Exception):
+            return
+        deadline = context.connection.info.get(_SQLITE_DEADLINE)
+        if deadline is not None:
+            deadline.at = None
+
+
 def _install_mysql(engine: Engine, settings: DatabaseSettings, preset: EnginePreset) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -129,21 +230,52 @@ def _install_mysql(engine: Engine, settings: DatabaseSettings, preset: EnginePre
             cursor.execute("SET SESSION time_zone = '+00:00'")
             cursor.execute("SELECT VERSION(), @@session.wait_timeout")
             version, wait_timeout = cursor.fetchone()
-            if settings.statement_timeout is not None:
-                if "mariadb" in str(version).lower():
-                    cursor.execute(f"SET SESSION max_statement_time = {settings.statement_timeout}")
-                else:  # MySQL: SELECT statements only, in milliseconds
-                    ms = _ms(settings.statement_timeout)
-                    cursor.execute(f"SET SESSION max_execution_time = {ms}")
+            mariadb = "mariadb" in str(version).lower()
+            # MariaDB's limit covers every statement, in seconds; MySQL's only
+            # read-only SELECTs, in milliseconds.
+            variable = "max_statement_time" if mariadb else "max_execution_time"
+            cursor.execute(f"SELECT @@session.{variable}")
+            (current,) = cursor.fetchone()
+            current_s = float(current) if mariadb else float(current) / 1000
+            limit = _mysql_statement_limit(settings, preset, current_s)
+            if limit is not None:
+                value = f"{limit:g}" if mariadb else _ms(limit)
+                cursor.execute(f"SET SESSION {variable} = {value}")
         finally:
             cursor.close()
         _fit_recycle_to_wait_timeout(engine, preset, int(wait_timeout))
 
 
+def _mysql_statement_limit(
+    settings: DatabaseSettings, preset: EnginePreset, server_limit: float
+) -> float | None:
+    """Return the server-side statement limit to set, in seconds, or None to keep the server's.
+
+    The command timeout gets a server-side backstop: asyncmy cannot cancel a
+    running statement, so a statement abandoned on the client at
+    ``command_timeout`` would run on in the server to its end, holding its
+    locks. The backstop fires a little after the client's timeout, so that the
+    client's QueryTimeoutError comes first. ``statement_timeout``, when set,
+    wins if it is shorter; the backstop alone never loosens a limit the server
+    already has (0 means none).
+    """
+    backstop = None
+    if preset.command_timeout is not None:
+        backstop = preset.command_timeout + _SERVER_BACKSTOP_MARGIN
+    if settings.statement_timeout is not None:
+        return min(settings.statement_timeout, backstop or settings.statement_timeout)
+    if backstop is None or 0 < server_limit <= backstop:
+        return None
+    return backstop
+
+
 def _fit_recycle_to_wait_timeout(engine: Engine, preset: EnginePreset, wait_timeout: int) -> None:
     pool = engine.pool
+    if isinstance(pool, NullPool):  # nothing is kept open, so nothing to recycle
+        return
     recycle = getattr(pool, "_recycle", -1)
-    limit = max(1, wait_timeout - _WAIT_TIMEOUT_MARGIN)
+    # A margin of a minute, or half of a short wait_timeout.
+    limit = max(1, wait_timeout - min(_WAIT_TIMEOUT_MARGIN, wait_timeout // 2))
     if recycle < 0 or recycle > limit:
         # SQLAlchemy reads the recycle time from the pool on every checkout;
         # there is no public setter once the engine exists.

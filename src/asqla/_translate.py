@@ -28,16 +28,23 @@ __all__ = ["is_translatable", "translate"]
 
 _PG_UNIQUE = {"23505"}
 _PG_FOREIGN_KEY = {"23503"}
+_PG_REJECTED_VALUE = {"23502", "23514"}  # not_null_violation, check_violation
 _PG_TIMEOUT = {"57014", "25P03"}  # query_canceled, idle_in_transaction_session_timeout
 _PG_UNAVAILABLE_PREFIXES = ("08", "57P")  # connection exceptions, operator intervention
 
 _MY_UNIQUE = {1062, 1586}  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
 _MY_FOREIGN_KEY = {1216, 1217, 1451, 1452}
+# ER_BAD_NULL_ERROR, ER_NO_DEFAULT_FOR_FIELD, MariaDB's and MySQL's CHECK failures
+_MY_REJECTED_VALUE = {1048, 1364, 4025, 3819}
 _MY_TIMEOUT = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
 _MY_UNAVAILABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
 
 _SQLITE_UNIQUE = {1555, 2067}  # SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
 _SQLITE_FOREIGN_KEY = {787}  # SQLITE_CONSTRAINT_FOREIGNKEY
+_SQLITE_REJECTED_VALUE = {1299, 275}  # SQLITE_CONSTRAINT_NOTNULL, SQLITE_CONSTRAINT_CHECK
+# SQLITE_INTERRUPT: asqla interrupts a statement only when it runs past the
+# command timeout (see _dialects._install_sqlite_deadline).
+_SQLITE_TIMEOUT = {9}
 _SQLITE_UNAVAILABLE = {5, 6, 14}  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN (& 0xFF)
 
 
@@ -72,7 +79,10 @@ def translate(exc: BaseException) -> AsqlaError:
     if isinstance(exc, sa_exc.DBAPIError):
         return _translate_dbapi(exc)
     if isinstance(exc, OSError):
-        return DatabaseUnavailableError(f"Cannot reach the database: {exc}.")
+        return DatabaseUnavailableError(
+            f"Cannot reach the database: {exc}. Check that the server is up and "
+            "that the host and port in the database URL are reachable from here."
+        )
     return DatabaseError(str(exc))
 
 
@@ -103,10 +113,34 @@ def _translate_dbapi(exc: sa_exc.DBAPIError) -> AsqlaError:
             f"A foreign key rejected the write: {message}. "
             "The referenced row does not exist, or other rows still refer to this one."
         )
-    if sqlstate in _PG_TIMEOUT or errno in _MY_TIMEOUT:
+    if (
+        sqlstate in _PG_REJECTED_VALUE
+        or errno in _MY_REJECTED_VALUE
+        or sqlite_code in _SQLITE_REJECTED_VALUE
+    ):
+        # Not a ConflictError: no other row is involved, the value itself is
+        # invalid, so retrying or reloading cannot help (a 500, not a 409).
+        return DatabaseError(
+            f"The database rejected a value: {message}. A NOT NULL or CHECK constraint "
+            "forbids it; validate the input before writing it."
+        )
+    if sqlite_code in _SQLITE_TIMEOUT:
+        return QueryTimeoutError(
+            f"SQLite interrupted a statement that ran past the command timeout: {message}. "
+            "Make the statement cheaper or raise ASQLA_COMMAND_TIMEOUT."
+        )
+    if sqlstate in _PG_TIMEOUT:
         return QueryTimeoutError(
             f"The database cancelled a statement that ran past its timeout: {message}. "
             "Make the statement cheaper or raise ASQLA_STATEMENT_TIMEOUT."
+        )
+    if errno in _MY_TIMEOUT:
+        # The server's limit is ASQLA_STATEMENT_TIMEOUT, or else a backstop just
+        # after the command timeout (see _dialects._mysql_statement_limit).
+        return QueryTimeoutError(
+            f"The database cancelled a statement that ran past its timeout: {message}. "
+            "Make the statement cheaper or raise ASQLA_STATEMENT_TIMEOUT (or, if that "
+            "is not set, ASQLA_COMMAND_TIMEOUT)."
         )
     if isinstance(orig, TimeoutError | asyncio.TimeoutError):
         return translate(orig)

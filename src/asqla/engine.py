@@ -19,9 +19,7 @@ __all__ = ["create_engine"]
 
 logger = logging.getLogger("asqla.engine")
 
-_MEMORY_ANCHORS: weakref.WeakKeyDictionary[Engine, sqlite3.Connection] = (
-    weakref.WeakKeyDictionary()
-)
+_MEMORY_ANCHORS: weakref.WeakKeyDictionary[Engine, sqlite3.Connection] = weakref.WeakKeyDictionary()
 
 
 def create_engine(settings: DatabaseSettings | str) -> AsyncEngine:
@@ -107,4 +105,3 @@ def _shared_memory_url(url: URL) -> tuple[URL, sqlite3.Connection]:
     name = f"file:asqla-{uuid.uuid4().hex}?mode=memory&cache=shared"
     anchor = sqlite3.connect(name, uri=True, check_same_thread=False)
     return url.set(database=name, query={**url.query, "uri": "true"}), anchor
-

@@ -9,11 +9,15 @@ the original SQLAlchemy or driver error as ``__cause__``::
     │   └── DriverNotInstalledError      the URL names a driver that is not installed
     ├── SessionUsageError                a programming error in how a session is used
     │   └── ConcurrentSessionUseError    one AsyncSession used by two tasks at once
+    ├── InvalidQueryError                untrusted input asked for a query not allowed -> 400
+    │   ├── FilterError                  a filter or sort field/operator not declared
+    │   └── InvalidCursorError           a pagination cursor that is tampered, foreign or stale
     ├── NotFoundError                    a row that must exist does not         -> 404
     ├── ConflictError                    the write conflicts with other data    -> 409
     │   ├── UniqueViolationError         a unique constraint or primary key
     │   ├── ForeignKeyViolationError     a foreign key
-    │   └── VersionConflictError         optimistic locking lost a race (``Versioned``)
+    │   ├── VersionConflictError         optimistic locking lost a race (``Versioned``)
+    │   └── SerializationFailureError    a serialization failure, deadlock or lock wait timeout
     ├── DatabaseUnavailableError         cannot reach or keep the database      -> 503
     │   ├── PoolTimeoutError             every pooled connection stayed busy
     │   └── QueryTimeoutError            a statement ran past its timeout
@@ -35,10 +39,14 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
     "DriverNotInstalledError",
+    "FilterError",
     "ForeignKeyViolationError",
+    "InvalidCursorError",
+    "InvalidQueryError",
     "NotFoundError",
     "PoolTimeoutError",
     "QueryTimeoutError",
+    "SerializationFailureError",
     "SessionUsageError",
     "UniqueViolationError",
     "VersionConflictError",
@@ -65,6 +73,26 @@ class ConcurrentSessionUseError(SessionUsageError):
     """One ``AsyncSession`` was used from two tasks at the same time."""
 
 
+class InvalidQueryError(AsqlaError):
+    """Untrusted input (a filter, a sort, a cursor) asked for something not allowed.
+
+    Attributes:
+        allowed: What would have been accepted, for the 400 response body.
+    """
+
+    def __init__(self, message: str, *, allowed: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.allowed = allowed or {}
+
+
+class FilterError(InvalidQueryError):
+    """A filter or sort names a field, operator or path that was not declared."""
+
+
+class InvalidCursorError(InvalidQueryError):
+    """A pagination cursor was tampered with, signed for another query, or is malformed."""
+
+
 class NotFoundError(AsqlaError):
     """A row that had to exist was not found."""
 
@@ -83,6 +111,13 @@ class ForeignKeyViolationError(ConflictError):
 
 class VersionConflictError(ConflictError):
     """Another transaction changed the row since it was read (optimistic locking)."""
+
+
+class SerializationFailureError(ConflictError):
+    """The transaction lost a serialization race or a deadlock; rerunning it may succeed.
+
+    PostgreSQL SQLSTATE 40001 and 40P01, MariaDB/MySQL errors 1213 and 1205.
+    """
 
 
 class DatabaseUnavailableError(AsqlaError):

@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
-from ._url import mask_url, parse_database_url
+from ._url import mask_url, parse_database_url, render_url
 from .exceptions import ConfigurationError
 from .presets import PRESETS, EnginePreset, PresetName
 
@@ -20,9 +20,10 @@ __all__ = ["DatabaseSettings"]
 class DatabaseSettings(BaseSettings):
     """Database settings read from the environment.
 
-    ``DATABASE_URL`` (or ``ASQLA_DATABASE_URL``) names the database; every other
-    option is ``ASQLA_``-prefixed: ``ASQLA_PRESET=worker``, ``ASQLA_POOL_SIZE=20``,
-    ``ASQLA_ECHO=true``. Options left unset come from the preset.
+    ``DATABASE_URL`` names the database (``ASQLA_DATABASE_URL``, if set, wins
+    over it); every other option is ``ASQLA_``-prefixed: ``ASQLA_PRESET=worker``,
+    ``ASQLA_POOL_SIZE=20``, ``ASQLA_ECHO=true``. Options left unset come from the
+    preset.
 
     The URL is checked when the settings are built: a URL that cannot work
     raises :class:`~asqla.ConfigurationError` naming the problem, the supported
@@ -45,7 +46,9 @@ class DatabaseSettings(BaseSettings):
 
     url: str = Field(
         default="",
-        validation_alias=AliasChoices("DATABASE_URL", "ASQLA_DATABASE_URL"),
+        # The first alias found wins: the asqla-specific variable overrides the
+        # generic one that platforms (Heroku, Render, Fly) set for every app.
+        validation_alias=AliasChoices("ASQLA_DATABASE_URL", "DATABASE_URL"),
         repr=False,
     )
     preset: PresetName = "web"
@@ -73,7 +76,7 @@ class DatabaseSettings(BaseSettings):
         # ConfigurationError is not a ValueError, so pydantic lets it through
         # unwrapped: the user sees our one-paragraph message, not a trace of
         # validation internals.
-        return parse_database_url(value).render_as_string(hide_password=False)
+        return render_url(parse_database_url(value), hide_password=False)
 
     @property
     def sqlalchemy_url(self) -> URL:

@@ -1,0 +1,83 @@
+"""Column types that behave the same on SQLite, PostgreSQL and MySQL/MariaDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
+
+__all__ = ["UTCDateTime"]
+
+# Backends whose DATETIME has no time zone: the value is stored as naive UTC.
+_NAIVE_BACKENDS = frozenset({"sqlite", "mysql", "mariadb"})
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store timezone-aware datetimes as UTC and load them back as aware UTC.
+
+    The column is ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL. SQLite and
+    MySQL/MariaDB have no time zone in their datetime types, so the value is
+    converted to UTC and stored naive (``DATETIME(6)``, microseconds kept, on
+    MySQL/MariaDB); on load it gets ``tzinfo=UTC`` back. Every value read is
+    an aware datetime in UTC, whatever the backend.
+
+    A naive datetime is rejected when it is bound, in an INSERT, an UPDATE
+    or a WHERE clause alike: its time zone cannot be guessed, and guessing
+    wrong silently shifts data by hours.
+
+    ``asqla.model.Base`` maps ``Mapped[datetime]`` to this type.
+
+    Example::
+
+        class Event(Base):
+            __tablename__ = "event"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            at: Mapped[datetime]  # UTCDateTime, through Base's type map
+
+        Event(at=datetime.now(UTC))  # Event(at=datetime.now()) fails on flush
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            # Plain DATETIME truncates to whole seconds; fsp=6 keeps microseconds
+            # (MariaDB KB, "DATETIME": "microsecond precision can be from 0-6").
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(
+                f"UTCDateTime expects a timezone-aware datetime, got {value!r}. "
+                "Pass a datetime such as datetime.now(UTC)."
+            )
+        if value.utcoffset() is None:
+            raise ValueError(
+                f"UTCDateTime refuses the naive datetime {value!r}: its time zone is unknown. "
+                "Use an aware datetime such as datetime.now(UTC), or value.replace(tzinfo=UTC) "
+                "if it is already in UTC."
+            )
+        value = value.astimezone(UTC)
+        if dialect.name in _NAIVE_BACKENDS:
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - every driver returns datetime
+            raise TypeError(f"UTCDateTime read {value!r} from the database, not a datetime.")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
