@@ -1,0 +1,13 @@
+"""The ``asqla`` command: a thin layer over plain, importable functions.
+
+Every command takes ``--format text|json``. JSON output is a contract: an
+object with ``"schema_version"`` and the command's fields, documented in
+``docs/cli.md`` and pinned by tests. Errors print as one paragraph and exit
+with status 1 (``--traceback`` shows the Python traceback instead).
+"""
+
+from __future__ import annotations
+
+from ._app import app, main
+
+__all__ = ["app", "main"]
