@@ -27,7 +27,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: lint typecheck docs pytest
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -203,6 +204,16 @@ async def make_db(database_url: str) -> AsyncIterator[MakeDatabase]:
     yield make
     for database in made:
         await database.dispose()
+    await _join_aiosqlite_threads()
+
+
+async def _join_aiosqlite_threads() -> None:
+    # aiosqlite 0.22 stops the worker thread of a failed connect without
+    # awaiting it; if the test's event loop closes first, the thread dies with
+    # "Event loop is closed", which pytest then reports against the next test.
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, 5)
 
 
 @pytest.fixture

@@ -159,7 +159,9 @@ async def test_concurrent_use_of_one_session_raises(db: Database) -> None:
         await session.execute(text("SELECT 1"))  # the session now holds a connection
         first = asyncio.create_task(session.execute(text(sleep)), name="first")
         await asyncio.sleep(0.05)
-        with pytest.raises(ConcurrentSessionUseError, match="is still running AsyncSession.execute"):
+        with pytest.raises(
+            ConcurrentSessionUseError, match=r"is still running AsyncSession\.execute"
+        ):
             await asyncio.create_task(session.execute(text("SELECT 1")), name="second")
         await first
 

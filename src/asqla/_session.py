@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,8 @@ from ._translate import translate
 from .exceptions import AsqlaError, ConcurrentSessionUseError, QueryTimeoutError, SessionUsageError
 
 __all__ = ["AsyncSession"]
+
+logger = logging.getLogger("asqla.session")
 
 # The database errors the guard translates; anything else (a bug in user code,
 # CancelledError) passes through untouched.
@@ -42,7 +46,7 @@ _GUARDED = (
 
 
 class AsyncSession(_SAAsyncSession):
-    """SQLAlchemy's ``AsyncSession`` with three guarantees added.
+    """SQLAlchemy's ``AsyncSession`` with four guarantees added.
 
     - **One task at a time.** A call from a second task while another task's
       call is in flight raises :class:`~asqla.ConcurrentSessionUseError`. Plain
@@ -55,12 +59,20 @@ class AsyncSession(_SAAsyncSession):
     - **No call hangs forever.** Each call is bounded by the preset's
       ``command_timeout``; on expiry the connection is discarded and
       :class:`~asqla.QueryTimeoutError` is raised.
+    - **Cancellation finishes its cleanup.** A cancelled call leaves its
+      connection closed or back in the pool by the time the cancellation
+      reaches the caller, even if the task is cancelled again meanwhile. For
+      this each call runs in a task of its own: SQLAlchemy event hooks it
+      fires see the caller's context variables (a copy), but values they
+      ``set()`` are not seen by the caller, and ``asyncio.current_task()``
+      in a hook is not the caller's task.
 
     Sessions come from :meth:`asqla.Database.session`; the class is public so
     that it can be named in annotations.
     """
 
     _asqla_owner: asyncio.Task[Any] | None = None
+    _asqla_runner: asyncio.Task[Any] | None = None
     _asqla_operation: str = ""
     _asqla_depth: int = 0
     _asqla_timeout: float | None = None
@@ -76,31 +88,29 @@ class AsyncSession(_SAAsyncSession):
 
     async def _asqla_call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         task = asyncio.current_task()
-        owner = self._asqla_owner
-        if owner is not None and owner is not task:
+        method: Callable[..., Coroutine[Any, Any, Any]] = getattr(_SAAsyncSession, name)
+        if self._asqla_depth:
+            if task is self._asqla_runner:
+                # SQLAlchemy calling itself: scalars() awaits execute().
+                return await method(self, *args, **kwargs)
             raise ConcurrentSessionUseError(
                 f"Task {_task_name(task)!r} called AsyncSession.{name}() while task "
-                f"{_task_name(owner)!r} is still running AsyncSession.{self._asqla_operation}() "
-                "on the same session. A session is one unit of work for one task: give each "
-                "task its own session (`async with db.session() as session:` inside the task)."
+                f"{_task_name(self._asqla_owner)!r} is still running "
+                f"AsyncSession.{self._asqla_operation}() on the same session. A session is one "
+                "unit of work for one task: give each task its own session "
+                "(`async with db.session() as session:` inside the task)."
             )
-        method: Callable[..., Coroutine[Any, Any, Any]] = getattr(_SAAsyncSession, name)
-        outermost = self._asqla_depth == 0
-        if outermost:
-            self._asqla_owner, self._asqla_operation = task, name
-            if self._asqla_read_only:
-                self._asqla_refuse_writes(name, args)
-        self._asqla_depth += 1
+        if self._asqla_read_only:
+            self._asqla_refuse_writes(name, args)
+        self._asqla_owner, self._asqla_operation, self._asqla_depth = task, name, 1
         try:
-            if outermost and self._asqla_timeout is not None:
+            if self._asqla_timeout is not None:
                 async with asyncio.timeout(self._asqla_timeout):
-                    return await method(self, *args, **kwargs)
-            return await method(self, *args, **kwargs)
+                    return await self._asqla_run(method(self, *args, **kwargs), task)
+            return await self._asqla_run(method(self, *args, **kwargs), task)
         except AsqlaError:
             raise
         except TimeoutError as exc:
-            if not outermost:
-                raise
             await _discard(self)
             raise QueryTimeoutError(
                 f"AsyncSession.{name}() did not finish within the command timeout of "
@@ -115,9 +125,43 @@ class AsyncSession(_SAAsyncSession):
             self._asqla_interrupted = True
             raise
         finally:
-            self._asqla_depth -= 1
-            if self._asqla_depth == 0:
-                self._asqla_owner = None
+            self._asqla_depth = 0
+            self._asqla_owner = self._asqla_runner = None
+
+    async def _asqla_run(
+        self, call: Coroutine[Any, Any, Any], caller: asyncio.Task[Any] | None
+    ) -> Any:
+        """Await ``call`` in a task of its own that is cancelled at most once.
+
+        A cancellation of the caller is passed on once: it interrupts the
+        database call, and SQLAlchemy cleans up in that same task. For a
+        cancellation (``util.is_exit_exception``) ``Connection._handle_dbapi_exception``
+        invalidates the connection, and the asyncio ``terminate()`` awaits a
+        graceful close; a flush that failed rolls back; a checkin resets with
+        ROLLBACK. A second cancellation landing in one of those awaits cuts the
+        cleanup short, and SQLAlchemy 2.1 falls back: ``_ConnectionRecord.invalidate``
+        leaves the connection open, soft-invalidated, for the next checkout to
+        close (and to wait for); inside ``AsyncAdapt_terminate.terminate()`` it
+        force-closes while the shielded graceful close runs on, which with
+        aiosqlite 0.22 then waits for ever on a worker thread that has stopped
+        (a leaked task). So later cancellations wait here, outside that task,
+        until the cleanup has finished, and are raised then.
+        """
+        name = f"{_task_name(caller)}: AsyncSession.{self._asqla_operation}()"
+        runner = self._asqla_runner = asyncio.create_task(call, name=name)
+        try:
+            await asyncio.wait((runner,))
+        except asyncio.CancelledError:
+            if not runner.done():
+                runner.cancel()
+            while not runner.done():
+                # Raised below, once the cleanup has finished.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait((runner,))
+            if not runner.cancelled():
+                runner.exception()  # retrieved: the cancellation wins
+            raise
+        return runner.result()
 
     def _asqla_refuse_writes(self, name: str, args: tuple[Any, ...]) -> None:
         statement = args[0] if args else None
@@ -145,21 +189,29 @@ async def shielded(coro: Coroutine[Any, Any, Any]) -> None:
     Cleanup (rollback, close) that is cancelled half-way leaves a pooled
     connection checked out or mid-protocol. ``asyncio.shield`` alone does not
     help: the caller still returns at once while the cleanup runs unobserved,
-    so a second cancellation or a closing event loop can cut it off.
+    so a second cancellation or a closing event loop can cut it off. Here the
+    caller waits for the cleanup however often it is cancelled, then raises
+    the cancellation; it never swallows one. This is SQLAlchemy's own
+    ``ext/asyncio/base.py:_run_to_completion`` (2.1), which its
+    ``AsyncSession.__aexit__`` uses for ``close()``.
     """
     task = asyncio.ensure_future(coro)
-    cancelled = False
+    cancelled: asyncio.CancelledError | None = None
     while not task.done():
         try:
             await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():
-                break
-            cancelled = True
-    if cancelled:
-        if not task.cancelled():
-            task.exception()  # mark it retrieved: the cancellation wins
-        raise asyncio.CancelledError
+        except asyncio.CancelledError as exc:
+            # Also when the cancellation lands just as the cleanup finishes
+            # (task.done() is already true): dropping it then would let a
+            # cancelled task carry on as if nothing had happened.
+            cancelled = exc
+    if cancelled is not None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning(
+                "asqla: cleanup failed while the task was being cancelled",
+                exc_info=task.exception(),
+            )
+        raise cancelled
     task.result()
 
 

@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from . import _dialects
@@ -73,6 +74,8 @@ class Database:
             settings = DatabaseSettings(url=settings)
         self.settings = settings
         self.engine: AsyncEngine = create_engine(settings)
+        if self.engine.dialect.driver == "aiosqlite":
+            event.listen(self.engine.sync_engine, "handle_error", _reset_interrupted_statement)
         timeout = settings.engine_preset.command_timeout
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
@@ -211,17 +214,83 @@ class Database:
 
 
 async def _end(session: AsyncSession, exc: BaseException) -> None:
-    """Roll back and close after ``exc``; invalidate if a database call was cut off."""
-    if isinstance(exc, Exception) and not session._asqla_interrupted:
+    """Release ``session``'s connection after ``exc``; the caller re-raises ``exc``.
+
+    A connection whose database call was cut off (``_asqla_interrupted``: a
+    cancellation, a KeyboardInterrupt...) is in an unknown protocol state: it
+    may still owe the server a reply, or the server may still be running the
+    statement. It is invalidated: closed, so that the server rolls back, and
+    replaced in the pool. SQLAlchemy 2.1 does the same on its own for
+    cancellations that reach a DBAPI call (``Connection._handle_dbapi_exception``
+    treats ``util.is_exit_exception()`` as a disconnect), but not for one that
+    lands between two calls, e.g. in a ``commit`` event hook or a flush.
+
+    After an error, or a cancellation that landed outside any database call
+    (the task was awaiting something else), the connection is sound: ROLLBACK
+    and return it to the pool, so that a burst of cancelled requests does not
+    turn into a burst of reconnects.
+
+    The whole sequence runs as one shielded task: a second cancellation
+    arriving during cleanup waits for it to finish and then propagates (the
+    cancellation wins over ``exc``). A failure of the cleanup itself is logged
+    and does not replace ``exc``.
+    """
+    invalidate = session._asqla_interrupted or not isinstance(
+        exc, Exception | asyncio.CancelledError
+    )
+    try:
+        await shielded(_release(session, invalidate=invalidate))
+    except Exception:
+        logger.error(
+            "asqla: could not release a session's connection after %s",
+            type(exc).__name__,
+            exc_info=True,
+        )
+
+
+async def _release(session: AsyncSession, *, invalidate: bool) -> None:
+    if not invalidate:
         try:
-            await shielded(session.rollback())
+            await session.rollback()
         except Exception:
             logger.warning("asqla: rollback failed; invalidating the session", exc_info=True)
-            await shielded(session.invalidate())
-            return
-        await shielded(session.close())
+            invalidate = True
+    if invalidate:
+        await session.invalidate()
     else:
-        await shielded(session.invalidate())
+        await session.close()
+
+
+def _reset_interrupted_statement(context: ExceptionContext) -> None:
+    """Stop and reset an aiosqlite statement whose call was cancelled (a ``handle_error`` hook).
+
+    SQLAlchemy treats a cancellation as a disconnect: it invalidates the
+    connection without closing the cursor (``Connection._handle_dbapi_exception``
+    skips ``_safe_close_cursor`` when ``is_disconnect``). But aiosqlite runs the
+    statement on its own thread, which finishes it regardless, and a statement
+    left un-reset (an ``INSERT ... RETURNING`` or ``SELECT`` whose rows were
+    never fetched) makes the ``sqlite3`` close a no-op: ``sqlite3_close_v2``
+    keeps a connection with unfinalized statements alive as a "zombie", with
+    its transaction open and its locks held, until the last statement is
+    freed, and the exception's traceback keeps the cursor referenced.
+    Meanwhile every writer fails with "database is locked" (a file) or
+    "database table is locked" (shared-cache memory).
+    Closing the cursor on the driver's thread, before SQLAlchemy closes the
+    connection, resets the statement. ``interrupt()`` (thread-safe, SQLite's
+    ``sqlite3_interrupt``) first stops a long statement, so that a cancelled
+    query stops using the CPU and its connection is released at once.
+    """
+    cursor: Any = getattr(context.execution_context, "cursor", None)
+    if not context.is_disconnect or cursor is None:
+        return
+    driver = getattr(cursor, "_connection", None)  # SQLAlchemy's adapter -> aiosqlite
+    raw = getattr(driver, "_connection", None)  # aiosqlite -> sqlite3, None once closed
+    try:
+        if raw is not None:
+            raw.interrupt()
+        cursor.close()
+    except Exception:
+        logger.debug("asqla: could not reset an interrupted SQLite statement", exc_info=True)
 
 
 def _waiters(pool: Any) -> int:

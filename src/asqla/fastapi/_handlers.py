@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -12,29 +11,31 @@ from ..exceptions import (
     AsqlaError,
     ConflictError,
     DatabaseUnavailableError,
+    InvalidQueryError,
     NotFoundError,
 )
-from ._unit_of_work import RETRY_AFTER_SECONDS
+from ._unit_of_work import RETRY_AFTER_SECONDS, error_code
 
 __all__ = ["add_exception_handlers", "asqla_exception_handler"]
 
 logger = logging.getLogger("asqla.fastapi")
 
 
-def _code(exc: Exception) -> str:
-    name = type(exc).__name__.removesuffix("Error")
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 async def asqla_exception_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Answer an asqla error: 404, 409, 503 with ``Retry-After``, or 500.
+    """Answer an asqla error: 400, 404, 409, 503 with ``Retry-After``, or 500.
 
     The body is ``{"detail": ..., "error": ...}`` where ``error`` is a stable
-    code such as ``"unique_violation"`` or ``"pool_timeout"``. Messages of
-    404, 409 and 503 errors are shown to the client; a 500 shows a generic
-    message and logs the real one, so that no internals leak.
+    code such as ``"unique_violation"`` or ``"pool_timeout"``; a 400 for an
+    :class:`~asqla.InvalidQueryError` adds ``"allowed"``, what the query may
+    use instead. Messages of 400, 404, 409 and 503 errors are shown to the
+    client; a 500 shows a generic message and logs the real one, so that no
+    internals leak.
     """
-    code = _code(exc)
+    code = error_code(exc)
+    if isinstance(exc, InvalidQueryError):
+        return JSONResponse(
+            {"detail": str(exc), "error": code, "allowed": exc.allowed}, status_code=400
+        )
     if isinstance(exc, NotFoundError):
         return JSONResponse({"detail": str(exc), "error": code}, status_code=404)
     if isinstance(exc, ConflictError):

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from ..database import Database
+from ..exceptions import DatabaseUnavailableError
 
 __all__ = ["lifespan"]
 
@@ -20,8 +21,10 @@ def lifespan(
     """Return a FastAPI ``lifespan`` that starts and stops ``database``.
 
     At start-up it pings the database (unless ``ping=False``) so that a wrong
-    URL or an unreachable server stops the service before it reports ready.
-    At shutdown it disposes the engine, closing every pooled connection.
+    URL or an unreachable server stops the service before it reports ready,
+    with a :class:`~asqla.DatabaseUnavailableError` that names the URL (its
+    password hidden). At shutdown it disposes the engine, closing every pooled
+    connection.
 
     Example:
         >>> db = Database()  # doctest: +SKIP
@@ -31,7 +34,17 @@ def lifespan(
     @asynccontextmanager
     async def _lifespan(app: Any) -> AsyncIterator[None]:
         if ping:
-            latency = await database.ping(timeout=ping_timeout)
+            try:
+                latency = await database.ping(timeout=ping_timeout)
+            except DatabaseUnavailableError as exc:
+                await database.dispose()
+                raise DatabaseUnavailableError(
+                    f"The app did not start: the database at {database.settings.display_url} "
+                    f"is unavailable. {exc}"
+                ) from exc
+            except BaseException:
+                await database.dispose()
+                raise
             logger.info(
                 "asqla: connected to %s (%.1f ms)", database.settings.display_url, latency * 1000
             )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._session import AsyncSession
+from .._session import AsyncSession, shielded
 from ..database import Database, _end
-from ..exceptions import AsqlaError, CommitFailedError, DatabaseUnavailableError
+from ..exceptions import AsqlaError, CommitFailedError, ConflictError, DatabaseUnavailableError
 
 logger = logging.getLogger("asqla.fastapi")
 
@@ -41,22 +42,34 @@ class RequestUnitOfWork:
         return self._read_session
 
     async def abort(self, exc: BaseException) -> None:
-        """Roll back: the request failed before its response started."""
+        """Roll back: the request failed (before its response, or while streaming it)."""
         self._aborted = True
-        for session in self._take_all():
-            await _end(session, exc)
+        await _release(self._opened(), exc)
 
     async def commit(self) -> None:
-        """Commit the write session, unless the request failed; raise CommitFailedError."""
+        """Commit the write session, unless the request failed.
+
+        Raises:
+            ConflictError: The final flush of pending changes hit a constraint;
+                the client can fix this, so it stays a conflict (409).
+            CommitFailedError: COMMIT itself failed; nothing was saved.
+        """
         session = self._session
         if session is None or self._aborted:
             return
         try:
+            await session.flush()
+        except ConflictError as exc:
+            self._aborted = True
+            await _release([session], exc)
+            raise
+        try:
             await session.commit()
         except BaseException as exc:
+            # The session stays listed: a streaming body may still use it, and
+            # close() must then release the connection it opens again.
             self._aborted = True
-            self._session = None
-            await _end(session, exc)
+            await _release([session], exc)
             if isinstance(exc, AsqlaError):
                 raise CommitFailedError(
                     f"COMMIT failed, so nothing this request changed was saved: {exc}"
@@ -65,16 +78,35 @@ class RequestUnitOfWork:
 
     async def close(self, exc: BaseException | None = None) -> None:
         """Release every connection: after the response, or when the client went away."""
-        for session in self._take_all():
-            if exc is None:
-                await session.close()
-            else:
-                await _end(session, exc)
+        await _release(self._opened(), exc)
 
-    def _take_all(self) -> list[AsyncSession]:
-        sessions = [s for s in (self._session, self._read_session) if s is not None]
-        self._session = self._read_session = None
-        return sessions
+    def _opened(self) -> list[AsyncSession]:
+        return [s for s in (self._session, self._read_session) if s is not None]
+
+
+async def _release(sessions: list[AsyncSession], exc: BaseException | None) -> None:
+    """End every session, finishing each one even if the task is cancelled meanwhile.
+
+    A session that is not ended keeps its pooled connection checked out (and,
+    on MySQL, its transaction open) until the garbage collector finds it.
+    Ending a session twice is harmless, so callers need not track which ended.
+    """
+    error: BaseException | None = None
+    for session in sessions:
+        try:
+            if exc is not None:
+                await _end(session, exc)
+            elif session._asqla_interrupted:
+                # Cut off in the middle of a database call, as a streaming body
+                # is when its client goes away: the connection's protocol state
+                # is unknown, so it is closed rather than returned to the pool.
+                await shielded(session.invalidate())
+            else:
+                await shielded(session.close())
+        except BaseException as raised:  # release the others, then re-raise
+            error = error or raised
+    if error is not None:
+        raise error
 
 
 class UnitOfWorkMiddleware:
@@ -114,9 +146,8 @@ class UnitOfWorkMiddleware:
             if message["type"] == "http.response.start":
                 try:
                     await unit.commit()
-                except CommitFailedError as exc:
+                except (CommitFailedError, ConflictError) as exc:
                     replaced = True
-                    logger.error("asqla: %s", exc, exc_info=exc)
                     await _send_commit_failure(send, exc)
                     return
             await send(message)
@@ -130,15 +161,19 @@ class UnitOfWorkMiddleware:
             await unit.close()
 
 
-async def _send_commit_failure(send: Send, exc: CommitFailedError) -> None:
+async def _send_commit_failure(send: Send, exc: CommitFailedError | ConflictError) -> None:
     unavailable = isinstance(exc.__cause__, DatabaseUnavailableError)
-    status = 503 if unavailable else 500
-    body = json.dumps(
-        {
+    if isinstance(exc, ConflictError):
+        logger.info("asqla: the request's changes conflict with saved data: %s", exc)
+        status, payload = 409, {"detail": str(exc), "error": error_code(exc)}
+    else:
+        logger.error("asqla: %s", exc, exc_info=exc)
+        status = 503 if unavailable else 500
+        payload = {
             "detail": "The changes could not be saved; nothing was saved. Retry the request.",
             "error": "commit_failed",
         }
-    ).encode()
+    body = json.dumps(payload).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -147,6 +182,12 @@ async def _send_commit_failure(send: Send, exc: CommitFailedError) -> None:
         headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def error_code(exc: BaseException) -> str:
+    """Return the stable code of an asqla error (``UniqueViolationError``: ``unique_violation``)."""
+    name = type(exc).__name__.removesuffix("Error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def unit_of_work(scope: Scope) -> RequestUnitOfWork:
