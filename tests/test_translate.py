@@ -8,6 +8,7 @@ command timeouts in test_engine.py. This file covers the rest of the map.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from asqla import (
     DatabaseError,
     DatabaseUnavailableError,
     ForeignKeyViolationError,
+    SerializationFailureError,
     UniqueViolationError,
     VersionConflictError,
 )
@@ -223,3 +225,39 @@ def test_translate_leaves_asqla_errors_and_knows_its_limits() -> None:
     assert translate(error) is error
     assert not is_translatable(ValueError("a bug in user code"))
     assert not is_translatable(KeyError("x"))
+
+
+async def _deadlock(db: Database, index: int, locked: list[asyncio.Event], nested: bool) -> None:
+    """Lock row ``index``, wait until the other task holds its row, then take that one."""
+    async with db.session() as session:
+        await session.get_one(Author, index + 1, with_for_update=True)
+        locked[index].set()
+        await locked[1 - index].wait()
+        if not nested:
+            await session.get_one(Author, 2 - index, with_for_update=True)
+            return
+        await session.begin_nested()
+        try:
+            await session.get_one(Author, 2 - index, with_for_update=True)
+        except SerializationFailureError:
+            await session.rollback()  # ROLLBACK TO SAVEPOINT: 1305 on MariaDB
+            raise
+
+
+@pytest.mark.backends("postgresql", "mysql")
+@pytest.mark.parametrize("nested", [False, True], ids=["plain", "in-savepoint"])
+async def test_deadlock_is_a_serialization_failure(db: Database, nested: bool) -> None:
+    async with db.session() as session:
+        session.add(Author(id=2, name="bob"))
+    locked = [asyncio.Event(), asyncio.Event()]
+    outcomes = await asyncio.gather(
+        *(_deadlock(db, i, locked, nested) for i in range(2)), return_exceptions=True
+    )
+    errors = [o for o in outcomes if o is not None]
+    assert len(errors) == 1, outcomes
+    assert isinstance(errors[0], SerializationFailureError)
+    assert re.search(
+        r"lost a serialization race or a deadlock and was rolled back: .*"
+        r"Run the whole transaction again",
+        str(errors[0]),
+    )

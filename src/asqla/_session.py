@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession as _SAAsyncSession
+from sqlalchemy.sql.elements import TextClause
 
 from ._translate import translate
 from .exceptions import AsqlaError, ConcurrentSessionUseError, QueryTimeoutError, SessionUsageError
@@ -168,14 +170,31 @@ class AsyncSession(_SAAsyncSession):
         pending = name in ("flush", "commit") and (self.new or self.dirty or self.deleted)
         if pending or name in ("delete", "delete_all", "merge", "merge_all"):
             raise SessionUsageError(
-                f"AsyncSession.{name}() would write through a ReadSession, which never "
+                f"AsyncSession.{name}() would write through a read-only session (a "
+                "ReadSession or db.transaction(read_only=True)), which never "
                 "commits. Use the Session dependency (or db.session()) for writes."
             )
-        if name in ("execute", "scalar", "scalars") and getattr(statement, "is_dml", False):
+        if name in ("execute", "scalar", "scalars") and _writes(statement):
             raise SessionUsageError(
                 f"A {type(statement).__name__} statement was executed through a ReadSession, "
                 "which never commits. Use the Session dependency (or db.session()) for writes."
             )
+
+
+# The leading keyword of a text() statement that writes. A read session runs
+# without a transaction on PostgreSQL and SQLite, so such a statement would be
+# saved the moment it runs: it is refused before it reaches the server.
+_WRITE_SQL = re.compile(
+    r"^\s*(?:insert|update|delete|merge|replace|upsert|create|drop|alter|truncate|grant|revoke"
+    r"|with\b.*\b(?:insert|update|delete|merge)\b)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _writes(statement: Any) -> bool:
+    if getattr(statement, "is_dml", False):
+        return True
+    return isinstance(statement, TextClause) and _WRITE_SQL.match(statement.text) is not None
 
 
 async def _discard(session: _SAAsyncSession) -> None:

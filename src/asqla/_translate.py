@@ -13,6 +13,12 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import exc as orm_exc
 
+from ._retry import (
+    MYSQL_RETRYABLE_ERRNOS,
+    MYSQL_SAVEPOINT_DOES_NOT_EXIST,
+    PG_RETRYABLE_SQLSTATES,
+    is_retryable,
+)
 from .exceptions import (
     AsqlaError,
     DatabaseError,
@@ -20,6 +26,7 @@ from .exceptions import (
     ForeignKeyViolationError,
     PoolTimeoutError,
     QueryTimeoutError,
+    SerializationFailureError,
     UniqueViolationError,
     VersionConflictError,
 )
@@ -123,6 +130,19 @@ def _translate_dbapi(exc: sa_exc.DBAPIError) -> AsqlaError:
         return DatabaseError(
             f"The database rejected a value: {message}. A NOT NULL or CHECK constraint "
             "forbids it; validate the input before writing it."
+        )
+    if (
+        sqlstate in PG_RETRYABLE_SQLSTATES
+        or errno in MYSQL_RETRYABLE_ERRNOS
+        # After a deadlock InnoDB has rolled the whole transaction back, savepoints
+        # included: the RELEASE / ROLLBACK TO that follows fails with 1305. The
+        # deadlock is on its chain (it was being handled when 1305 was raised).
+        or (errno == MYSQL_SAVEPOINT_DOES_NOT_EXIST and is_retryable(exc))
+    ):
+        return SerializationFailureError(
+            f"The transaction lost a serialization race or a deadlock and was rolled back: "
+            f"{message}. Run the whole transaction again, e.g. with "
+            "asqla.transactions.retry_on_conflict."
         )
     if sqlite_code in _SQLITE_TIMEOUT:
         return QueryTimeoutError(

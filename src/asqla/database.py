@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from . import _dialects
+from . import _dialects, transactions
 from ._session import AsyncSession, shielded
 from ._translate import is_translatable, translate
 from .engine import close_memory_database, create_engine
@@ -110,6 +110,15 @@ class Database:
             raise
         else:
             await shielded(session.close())
+
+    def transaction(
+        self, *, isolation_level: str | None = None, read_only: bool = False
+    ) -> AbstractAsyncContextManager[AsyncSession]:
+        """Open a unit of work like :meth:`session`, with its own isolation level and access mode.
+
+        See :func:`asqla.transactions.transaction`.
+        """
+        return transactions.transaction(self, isolation_level=isolation_level, read_only=read_only)
 
     @asynccontextmanager
     async def read_session(self, *, snapshot: bool = False) -> AsyncIterator[AsyncSession]:
