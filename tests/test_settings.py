@@ -158,12 +158,12 @@ def test_unknown_preset_names_the_choices() -> None:
 def test_url_gets_its_async_driver_and_stays_readable(url: str, display: str) -> None:
     settings = DatabaseSettings(url=url)
     assert settings.display_url == display
-    assert settings.url == display  # no password: the stored URL reads the same
+    assert settings.url.get_secret_value() == display  # no password: the stored URL reads the same
 
 
 def test_memory_url_keeps_its_readable_form() -> None:
     settings = DatabaseSettings(url="sqlite:///:memory:")
-    assert settings.url == "sqlite+aiosqlite:///:memory:"
+    assert settings.url.get_secret_value() == "sqlite+aiosqlite:///:memory:"
     assert "%3A" not in repr(settings)
     assert settings.sqlalchemy_url.database == ":memory:"
 
@@ -341,3 +341,10 @@ def test_password_is_hidden_when_the_url_itself_is_invalid(
         DatabaseSettings()
     assert PASSWORD not in str(info.value)
     assert PASSWORD not in repr(info.value)
+
+
+def test_model_dump_hides_the_password() -> None:
+    settings = DatabaseSettings(url="postgresql://app:s3cret-pw@db.internal/app")
+    assert "s3cret-pw" not in str(settings.model_dump())
+    assert "s3cret-pw" not in settings.model_dump_json()
+    assert settings.url.get_secret_value() == "postgresql+asyncpg://app:s3cret-pw@db.internal/app"

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -44,8 +44,8 @@ class DatabaseSettings(BaseSettings):
         populate_by_name=True,
     )
 
-    url: str = Field(
-        default="",
+    url: SecretStr = Field(
+        default=SecretStr(""),
         # The first alias found wins: the asqla-specific variable overrides the
         # generic one that platforms (Heroku, Render, Fly) set for every app.
         validation_alias=AliasChoices("ASQLA_DATABASE_URL", "DATABASE_URL"),
@@ -72,21 +72,23 @@ class DatabaseSettings(BaseSettings):
 
     @field_validator("url", mode="after")
     @classmethod
-    def _check_url(cls, value: str) -> str:
+    def _check_url(cls, value: SecretStr) -> SecretStr:
         # ConfigurationError is not a ValueError, so pydantic lets it through
         # unwrapped: the user sees our one-paragraph message, not a trace of
-        # validation internals.
-        return render_url(parse_database_url(value), hide_password=False)
+        # validation internals. SecretStr keeps the password out of
+        # model_dump() and model_dump_json(), which end up in logs.
+        url = parse_database_url(value.get_secret_value())
+        return SecretStr(render_url(url, hide_password=False))
 
     @property
     def sqlalchemy_url(self) -> URL:
         """The URL as a SQLAlchemy ``URL`` with its async driver."""
-        return parse_database_url(self.url)
+        return parse_database_url(self.url.get_secret_value())
 
     @property
     def display_url(self) -> str:
         """The URL with its password hidden: safe for logs and errors."""
-        return mask_url(self.url)
+        return mask_url(self.url.get_secret_value())
 
     @property
     def engine_preset(self) -> EnginePreset:
