@@ -7,6 +7,8 @@ the original SQLAlchemy or driver error as ``__cause__``::
     AsqlaError
     ├── ConfigurationError               bad settings, caught at start-up
     │   └── DriverNotInstalledError      the URL names a driver that is not installed
+    ├── LintUsageError                   a migration the linter cannot read, or a bad lint
+    │                                    option (``asqla.migrations.lint``; also a ValueError)
     ├── SessionUsageError                a programming error in how a session is used
     │   └── ConcurrentSessionUseError    one AsyncSession used by two tasks at once
     ├── InvalidQueryError                untrusted input asked for a query not allowed -> 400
