@@ -103,7 +103,7 @@ class Backoff:
 
 @dataclass(frozen=True, slots=True)
 class RetryEvent:
-    """What :attr:`RetryPolicy.on_retry` is told before each retry.
+    """What `RetryPolicy.on_retry` is told before each retry.
 
     Attributes:
         attempt: The attempt that just failed, 1 for the first.
@@ -126,7 +126,7 @@ class RetryPolicy:
         attempts: Runs in all, the first included; 1 disables retrying.
         backoff: The wait between attempts.
         on_retry: Called (and awaited, if it returns an awaitable) before each
-            retry with a :class:`RetryEvent`: for metrics, logs or tests.
+            retry with a `RetryEvent`: for metrics, logs or tests.
 
     Example:
         >>> policy = RetryPolicy(attempts=5, backoff=Backoff(base=0.05, cap=1.0))
@@ -219,7 +219,7 @@ class Attempt:
 
     On a retryable error the block's exception is swallowed and the loop
     goes on to the next attempt; any other error propagates at once. After
-    the last attempt, :class:`~asqla.SerializationFailureError` says how
+    the last attempt, [`SerializationFailureError`][asqla.SerializationFailureError] says how
     many were made.
 
     Attributes:
@@ -293,7 +293,7 @@ class Attempt:
 
 
 class Retrying:
-    """The attempts of one retry loop; see :func:`retrying`."""
+    """The attempts of one retry loop; see `retrying()`."""
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
@@ -382,8 +382,8 @@ def retry_on_conflict(
     """Decorate an ``async def`` to rerun it whole when its transaction loses a race.
 
     The function must open its own transaction (``db.transaction()``); see
-    :func:`retrying` for what is retried and what is not. Use it bare
-    (``@retry_on_conflict``) for the default :class:`RetryPolicy`.
+    `retrying()` for what is retried and what is not. Use it bare
+    (``@retry_on_conflict``) for the default `RetryPolicy`.
 
     Args:
         policy_or_func: The policy, or the function when used bare.

@@ -51,7 +51,7 @@ class AsyncSession(_SAAsyncSession):
     """SQLAlchemy's ``AsyncSession`` with four guarantees added.
 
     - **One task at a time.** A call from a second task while another task's
-      call is in flight raises :class:`~asqla.ConcurrentSessionUseError`. Plain
+      call is in flight raises [`ConcurrentSessionUseError`][asqla.ConcurrentSessionUseError]. Plain
       SQLAlchemy raises only while a connection is being provisioned; once the
       session holds a connection it silently serialises the calls, and two
       tasks interleave their flushes in one transaction.
@@ -60,7 +60,7 @@ class AsyncSession(_SAAsyncSession):
       ``__cause__``.
     - **No call hangs forever.** Each call is bounded by the preset's
       ``command_timeout``; on expiry the connection is discarded and
-      :class:`~asqla.QueryTimeoutError` is raised.
+      [`QueryTimeoutError`][asqla.QueryTimeoutError] is raised.
     - **Cancellation finishes its cleanup.** A cancelled call leaves its
       connection closed or back in the pool by the time the cancellation
       reaches the caller, even if the task is cancelled again meanwhile. For
@@ -69,7 +69,7 @@ class AsyncSession(_SAAsyncSession):
       ``set()`` are not seen by the caller, and ``asyncio.current_task()``
       in a hook is not the caller's task.
 
-    Sessions come from :meth:`asqla.Database.session`; the class is public so
+    Sessions come from `asqla.Database.session()`; the class is public so
     that it can be named in annotations.
     """
 

@@ -56,7 +56,7 @@ _SQLITE_UNAVAILABLE = {5, 6, 14}  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN 
 
 
 def is_translatable(exc: BaseException) -> bool:
-    """Return True for the errors :func:`translate` knows how to translate."""
+    """Return True for the errors `translate()` knows how to translate."""
     return isinstance(exc, sa_exc.SQLAlchemyError | orm_exc.StaleDataError | TimeoutError | OSError)
 
 

@@ -58,7 +58,7 @@ class Database:
 
     Args:
         settings: The settings, a database URL, or ``None`` to read
-            :class:`DatabaseSettings` from the environment (``DATABASE_URL``).
+            `DatabaseSettings` from the environment (``DATABASE_URL``).
 
     Example:
         >>> db = Database("sqlite:///app.db")
@@ -114,9 +114,9 @@ class Database:
     def transaction(
         self, *, isolation_level: str | None = None, read_only: bool = False
     ) -> AbstractAsyncContextManager[AsyncSession]:
-        """Open a unit of work like :meth:`session`, with its own isolation level and access mode.
+        """Open a unit of work like `session()`, with its own isolation level and access mode.
 
-        See :func:`asqla.transactions.transaction`.
+        See `asqla.transactions.transaction()`.
         """
         return transactions.transaction(self, isolation_level=isolation_level, read_only=read_only)
 
@@ -131,7 +131,7 @@ class Database:
         transaction instead, so that they all see the same moment.
 
         Writes (``flush`` with pending objects, ``INSERT``/``UPDATE``/``DELETE``
-        statements) raise :class:`~asqla.SessionUsageError`.
+        statements) raise [`SessionUsageError`][asqla.SessionUsageError].
         """
         bind = self._snapshot_bind if snapshot else self._read_bind
         session = self._new_session(bind=bind)

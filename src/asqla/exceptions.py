@@ -1,6 +1,6 @@
 """Every error asqla raises, in one tree.
 
-Catch :class:`AsqlaError` to catch them all. Errors that come from the
+Catch `AsqlaError` to catch them all. Errors that come from the
 database are translated in exactly one place (``asqla._translate``) and keep
 the original SQLAlchemy or driver error as ``__cause__``::
 
@@ -26,7 +26,7 @@ the original SQLAlchemy or driver error as ``__cause__``::
     ├── CommitFailedError                COMMIT itself failed: nothing was saved -> 500
     └── DatabaseError                    any other error the database reported  -> 500
 
-The HTTP status codes on the right are what :mod:`asqla.fastapi`'s exception
+The HTTP status codes on the right are what `asqla.fastapi`'s exception
 handlers answer with.
 """
 
@@ -137,8 +137,8 @@ class QueryTimeoutError(DatabaseUnavailableError):
 class CommitFailedError(AsqlaError):
     """COMMIT failed, so nothing in the unit of work was saved.
 
-    The translated reason (a :class:`ConflictError` for a deferred constraint,
-    a :class:`DatabaseUnavailableError` for a lost connection) is ``__cause__``.
+    The translated reason (a `ConflictError` for a deferred constraint,
+    a `DatabaseUnavailableError` for a lost connection) is ``__cause__``.
     """
 
 

@@ -37,14 +37,14 @@ class EnginePreset:
         pool_size: Connections kept open in the pool (ignored with ``null_pool``).
         max_overflow: Extra connections opened under load and closed when returned.
         pool_timeout: Seconds a checkout waits for a free connection before
-            :class:`~asqla.PoolTimeoutError`.
+            [`PoolTimeoutError`][asqla.PoolTimeoutError].
         pool_recycle: Seconds after which a pooled connection is replaced, so that
             no connection outlives a server-side or firewall idle timeout.
         pool_pre_ping: Test each connection on checkout (one cheap round trip) so
             that a connection the server dropped is replaced, not handed out.
         connect_timeout: Seconds to wait for a new connection.
         command_timeout: Seconds any single database call may take before it is
-            abandoned with :class:`~asqla.QueryTimeoutError`; ``None`` waits forever.
+            abandoned with [`QueryTimeoutError`][asqla.QueryTimeoutError]; ``None`` waits forever.
         null_pool: Open a connection per checkout and close it afterwards.
         prepared_statement_cache: Reuse server-side prepared statements (asyncpg).
     """

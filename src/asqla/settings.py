@@ -26,7 +26,7 @@ class DatabaseSettings(BaseSettings):
     preset.
 
     The URL is checked when the settings are built: a URL that cannot work
-    raises :class:`~asqla.ConfigurationError` naming the problem, the supported
+    raises [`ConfigurationError`][asqla.ConfigurationError] naming the problem, the supported
     URL forms and the ``pip install`` line for a missing driver. The password is
     never shown: not in ``repr()``, not in errors, not in logs.
 

@@ -133,7 +133,7 @@ def _checked_level(isolation_level: str | None) -> str | None:
 
 
 class Savepoint:
-    """The state of one :func:`savepoint` block.
+    """The state of one `savepoint()` block.
 
     Attributes:
         error: The exception the block raised and the savepoint suppressed, if any.
@@ -161,7 +161,7 @@ async def savepoint(
     (``RELEASE SAVEPOINT``). When the block raises, its changes are rolled
     back (``ROLLBACK TO SAVEPOINT``), the outer transaction carries on, and the
     exception propagates, unless it is an instance of one of ``suppress``:
-    then it is kept in :attr:`Savepoint.error` and execution continues after
+    then it is kept in `Savepoint.error` and execution continues after
     the block. A serialization failure or a deadlock always propagates, even
     if listed in ``suppress``: only rerunning the whole transaction can
     repair it (on MariaDB/MySQL a deadlock has already rolled the whole

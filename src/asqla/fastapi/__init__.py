@@ -37,9 +37,9 @@ __all__ = [
 def install(app: FastAPI, database: Database, *, exception_handlers: bool = True) -> None:
     """Give ``app`` a unit of work per request on ``database``, and asqla's error handlers.
 
-    Adds :class:`UnitOfWorkMiddleware` (which the ``Session`` and
+    Adds `UnitOfWorkMiddleware` (which the ``Session`` and
     ``ReadSession`` dependencies need) and, unless ``exception_handlers=False``,
-    :func:`add_exception_handlers`. Call it once, before the app starts.
+    `add_exception_handlers()`. Call it once, before the app starts.
     """
     app.add_middleware(UnitOfWorkMiddleware, database=database)
     if exception_handlers:

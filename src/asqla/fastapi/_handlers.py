@@ -26,7 +26,7 @@ async def asqla_exception_handler(request: Request, exc: Exception) -> JSONRespo
 
     The body is ``{"detail": ..., "error": ...}`` where ``error`` is a stable
     code such as ``"unique_violation"`` or ``"pool_timeout"``; a 400 for an
-    :class:`~asqla.InvalidQueryError` adds ``"allowed"``, what the query may
+    [`InvalidQueryError`][asqla.InvalidQueryError] adds ``"allowed"``, what the query may
     use instead. Messages of 400, 404, 409 and 503 errors are shown to the
     client; a 500 shows a generic message and logs the real one, so that no
     internals leak.
@@ -52,5 +52,5 @@ async def asqla_exception_handler(request: Request, exc: Exception) -> JSONRespo
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    """Register :func:`asqla_exception_handler` for every :class:`~asqla.AsqlaError`."""
+    """Register `asqla_exception_handler()` for every [`AsqlaError`][asqla.AsqlaError]."""
     app.add_exception_handler(AsqlaError, asqla_exception_handler)

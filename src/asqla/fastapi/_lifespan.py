@@ -22,7 +22,7 @@ def lifespan(
 
     At start-up it pings the database (unless ``ping=False``) so that a wrong
     URL or an unreachable server stops the service before it reports ready,
-    with a :class:`~asqla.DatabaseUnavailableError` that names the URL (its
+    with a [`DatabaseUnavailableError`][asqla.DatabaseUnavailableError] that names the URL (its
     password hidden). At shutdown it disposes the engine, closing every pooled
     connection.
 

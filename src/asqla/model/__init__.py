@@ -1,6 +1,6 @@
 """Declarative ``Base`` and composable model mixins.
 
-Subclass :class:`Base` and add the mixins a model needs; each adds its
+Subclass `Base` and add the mixins a model needs; each adds its
 columns and behaviour and nothing else, and they combine in any order::
 
     class Post(UUIDPrimaryKey, Timestamps, SoftDelete, Versioned, Base):

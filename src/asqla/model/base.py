@@ -30,7 +30,7 @@ NAMING_CONVENTION: Final[Mapping[str, str]] = MappingProxyType(
         "pk": "pk_%(table_name)s",
     }
 )
-"""The constraint naming convention of :class:`Base`'s ``MetaData``."""
+"""The constraint naming convention of `Base`'s ``MetaData``."""
 
 TYPE_ANNOTATION_MAP: Final[Mapping[Any, Any]] = MappingProxyType(
     {
@@ -39,15 +39,15 @@ TYPE_ANNOTATION_MAP: Final[Mapping[Any, Any]] = MappingProxyType(
         uuid.UUID: Uuid(),
     }
 )
-"""The Python-type-to-column-type map of :class:`Base`."""
+"""The Python-type-to-column-type map of `Base`."""
 
 
 class Base(AsyncAttrs, DeclarativeBase):
     """Subclass this to declare models.
 
     Every model shares ``Base.metadata``, whose constraints are named by
-    :data:`NAMING_CONVENTION`. ``Mapped[datetime]`` columns are
-    :class:`UTCDateTime` (aware UTC on every backend) and ``Mapped[uuid.UUID]``
+    `NAMING_CONVENTION`. ``Mapped[datetime]`` columns are
+    `UTCDateTime` (aware UTC on every backend) and ``Mapped[uuid.UUID]``
     columns are ``Uuid``. ``AsyncAttrs`` adds ``obj.awaitable_attrs``, to load
     a lazy relationship under asyncio: ``await post.awaitable_attrs.comments``.
 

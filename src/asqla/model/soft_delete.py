@@ -29,7 +29,7 @@ _FLUSHED_DELETES = "asqla_soft_deleted_in_flush"
 class SoftDelete:
     """Add ``deleted_at`` and hide rows where it is set from every ORM read.
 
-    :meth:`soft_delete` and :meth:`restore` set and clear ``deleted_at`` on
+    `soft_delete()` and `restore()` set and clear ``deleted_at`` on
     the object; the unit of work writes it like any other change.
 
     Every ORM SELECT run by any ``Session`` or ``AsyncSession`` gets
@@ -41,7 +41,7 @@ class SoftDelete:
     are not filtered.
 
     ``select(Model).execution_options(include_deleted=True)`` (the option is
-    :data:`INCLUDE_DELETED`) shows deleted rows to that statement and to the
+    `INCLUDE_DELETED`) shows deleted rows to that statement and to the
     eager loads it runs (joined, selectin, subquery); a lazy load later is a
     statement of its own and hides them again.
 

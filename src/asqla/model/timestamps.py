@@ -60,7 +60,7 @@ class Timestamps:
     have ``updated_at`` expired (SQLAlchemy cannot compute it in Python):
     read it with ``await obj.awaitable_attrs.updated_at``.
 
-    Both are :class:`UTCDateTime` (aware UTC) and come back to the object at
+    Both are `UTCDateTime` (aware UTC) and come back to the object at
     flush (``eager_defaults``: RETURNING where the backend has it, else a
     SELECT), so they can be read after commit without a refresh. PostgreSQL
     gives the transaction's start time (``CURRENT_TIMESTAMP``); MySQL/MariaDB

@@ -57,7 +57,7 @@ def uuid7() -> uuid.UUID:
 
 
 class UUIDPrimaryKey:
-    """Add ``id: Mapped[uuid.UUID]``, a primary key that defaults to :func:`uuid7`.
+    """Add ``id: Mapped[uuid.UUID]``, a primary key that defaults to `uuid7()`.
 
     The id is generated in Python when the row is flushed (it is ``None``
     before that unless you pass one), so no round trip is needed to learn it

@@ -18,9 +18,9 @@ class Versioned:
     and increments ``version`` (SQLAlchemy's ``version_id_col``, see
     "Configuring a Version Counter"). If another transaction changed the
     row since this one read it, no row matches and SQLAlchemy raises
-    ``StaleDataError``; sessions from :class:`asqla.Database` raise it as
-    :class:`asqla.exceptions.VersionConflictError`, a ``ConflictError``
-    (HTTP 409 under :mod:`asqla.fastapi`). The first version is 1. A bulk
+    ``StaleDataError``; sessions from [`Database`][asqla.Database] raise it as
+    `asqla.exceptions.VersionConflictError`, a ``ConflictError``
+    (HTTP 409 under `asqla.fastapi`). The first version is 1. A bulk
     ``update(Model)`` statement does not check or move the version.
 
     The mixin sets ``version_id_col`` in ``__mapper_args__`` and merges the
