@@ -10,7 +10,12 @@ the original SQLAlchemy or driver error as ``__cause__``::
     ├── LintUsageError                   a migration the linter cannot read, or a bad lint
     │                                    option (``asqla.migrations.lint``; also a ValueError)
     ├── SessionUsageError                a programming error in how a session is used
-    │   └── ConcurrentSessionUseError    one AsyncSession used by two tasks at once
+    │   ├── ConcurrentSessionUseError    one AsyncSession used by two tasks at once
+    │   ├── LazyLoadError                doctor.strict() refused a lazy load
+    │   └── ImplicitIOError              a lazy or expired attribute read without await
+    │                                    (also a MissingGreenlet)
+    ├── DoctorError                      doctor(mode="raise") found problems
+    ├── QueryBudgetExceededError         assert_max_queries(n) exceeded (also an AssertionError)
     ├── InvalidQueryError                untrusted input asked for a query not allowed -> 400
     │   ├── FilterError                  a filter or sort field/operator not declared
     │   └── InvalidCursorError           a pagination cursor that is tampered, foreign or stale
