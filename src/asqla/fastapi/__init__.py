@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from ..database import Database
 from ._dependencies import ReadSession as ReadSession
 from ._dependencies import Session as Session
+from ._filters import filter_params as filter_params
+from ._filters import sort_param as sort_param
 from ._handlers import add_exception_handlers as add_exception_handlers
 from ._handlers import asqla_exception_handler as asqla_exception_handler
 from ._health import health_router as health_router
@@ -28,9 +30,11 @@ __all__ = [
     "UnitOfWorkMiddleware",
     "add_exception_handlers",
     "asqla_exception_handler",
+    "filter_params",
     "health_router",
     "install",
     "lifespan",
+    "sort_param",
 ]
 
 

@@ -1,0 +1,258 @@
+"""``ReadRepository``: the reads of one model through a session it is given."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin, overload
+
+from sqlalchemy import exists, func, inspect, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..exceptions import NotFoundError
+from ..model.soft_delete import INCLUDE_DELETED, SoftDelete
+from . import bulk
+from .bulk import Stream
+from .filters import FilterSet, FilterSpec, Sort
+from .loading import (
+    Criterion,
+    KeysetPagination,
+    Load,
+    Lock,
+    OffsetPagination,
+    Order,
+    Read,
+    column_names,
+    key_clause,
+)
+from .pagination import Page, paginate_keyset, paginate_offset
+
+__all__ = ["ReadRepository"]
+
+M = TypeVar("M")
+
+
+class ReadRepository(Generic[M]):
+    """Read one model through the ``AsyncSession`` it is given.
+
+    The read half of `Repository`, which adds the writes; subclass it
+    alone for a repository over a ``ReadSession`` (or a replica), so that a
+    write is a type error rather than a runtime one. Subclass it with the
+    model as the type parameter, or set ``model``; declare what untrusted
+    input may filter and sort on with ``filters`` and ``sortable`` (see
+    `asqla.repository.filters`). Soft-deleted rows of a
+    `SoftDelete` model are hidden from every read unless
+    the repository is made with ``include_deleted=True``.
+
+    Example::
+
+        class ArticleReader(ReadRepository[Article]):
+            filters = FilterSpec(title=["eq", "contains"])
+            sortable = ("created_at", "title")
+
+        articles = await ArticleReader(read_session).list(filters, sort="-created_at")
+    """
+
+    model: type[M]
+    filters: ClassVar[FilterSpec] = FilterSpec()
+    sortable: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in () if "model" in cls.__dict__ else getattr(cls, "__orig_bases__", ()):
+            origin, args = get_origin(base), get_args(base)
+            if isinstance(origin, type) and issubclass(origin, ReadRepository) and args:
+                if isinstance(args[0], type) and args[0] is not Any:
+                    cls.model = args[0]
+                return
+
+    def __init__(self, session: AsyncSession, *, include_deleted: bool = False) -> None:
+        if not isinstance(getattr(type(self), "model", None), type):
+            raise TypeError(
+                f"{type(self).__name__} does not know its model. Subclass "
+                "Repository[YourModel] (or ReadRepository[YourModel]), or set "
+                "`model = YourModel` in the class body."
+            )
+        self.session = session
+        self.include_deleted = include_deleted
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} model={self.model.__name__}>"
+
+    @classmethod
+    def parse_filters(cls, params: Mapping[str, Any]) -> FilterSet:
+        """Check untrusted ``params`` (``{"name__contains": "ad"}``) against ``filters``.
+
+        Raises:
+            FilterError: A field, operator or value is not allowed.
+        """
+        return cls.filters.parse(cls.model, params)
+
+    @classmethod
+    def parse_sort(cls, text: str | None) -> Sort:
+        """Check an untrusted sort (``"-created_at,name"``) against ``sortable``.
+
+        Raises:
+            FilterError: A key is not sortable, repeated, or empty.
+        """
+        return Sort.parse(text, model=cls.model, sortable=cls.sortable)
+
+    async def get(self, key: Any, *, load: Load = (), with_for_update: Lock = False) -> M:
+        """Return the row with primary key ``key`` (a tuple for a composite key).
+
+        Without ``load`` or ``with_for_update``, an object already in the
+        session is returned without a query.
+
+        Raises:
+            NotFoundError: No such row.
+        """
+        found = await self.get_or_none(key, load=load, with_for_update=with_for_update)
+        if found is None:
+            raise self._not_found(f"with key {key!r}")
+        return found
+
+    async def get_or_none(
+        self, key: Any, *, load: Load = (), with_for_update: Lock = False
+    ) -> M | None:
+        """Return the row with primary key ``key``, or ``None``; see `get()`."""
+        where = key_clause(self.model, key)  # checks the key's shape too
+        if load:
+            read = self._read([where], load=load, with_for_update=with_for_update)
+            return await self._one(read)
+        found = await self.session.get(
+            self.model,
+            key,
+            with_for_update=with_for_update or None,
+            populate_existing=bool(with_for_update),  # see Read.select
+            execution_options={INCLUDE_DELETED: self.include_deleted},
+        )
+        # The identity map answers without SQL, and a row that delete_where()
+        # soft-deleted in this session may still be in it.
+        hidden = isinstance(found, SoftDelete) and not self.include_deleted
+        return None if hidden and inspect(found).dict.get("deleted_at") else found
+
+    async def get_by(self, *, load: Load = (), with_for_update: Lock = False, **equals: Any) -> M:
+        """Return the one row whose columns equal ``equals``: ``get_by(email=...)``.
+
+        Raises:
+            NotFoundError: No row matches.
+            sqlalchemy.exc.MultipleResultsFound: More than one row matches.
+        """
+        found = await self.get_by_or_none(load=load, with_for_update=with_for_update, **equals)
+        if found is None:
+            shown = ", ".join(f"{name}={value!r}" for name, value in equals.items())
+            raise self._not_found(f"with {shown}")
+        return found
+
+    async def get_by_or_none(
+        self, *, load: Load = (), with_for_update: Lock = False, **equals: Any
+    ) -> M | None:
+        """Return the one row whose columns equal ``equals``, or ``None``; see `get_by()`."""
+        read = self._read(self._equals(equals), load=load, with_for_update=with_for_update)
+        return await self._one(read)
+
+    @overload
+    async def list(
+        self,
+        *criteria: Criterion,
+        sort: Order = None,
+        page: None = None,
+        load: Load = (),
+        with_for_update: Lock = False,
+    ) -> builtins.list[M]: ...
+
+    @overload
+    async def list(
+        self,
+        *criteria: Criterion,
+        sort: Order = None,
+        page: OffsetPagination | KeysetPagination,
+        load: Load = (),
+        with_for_update: Lock = False,
+    ) -> Page[M]: ...
+
+    async def list(
+        self,
+        *criteria: Criterion,
+        sort: Order = None,
+        page: OffsetPagination | KeysetPagination | None = None,
+        load: Load = (),
+        with_for_update: Lock = False,
+    ) -> builtins.list[M] | Page[M]:
+        """Return the rows matching every criterion, ordered by ``sort`` then primary key.
+
+        ``criteria`` are SQLAlchemy conditions (``User.age > 30``) or a
+        `FilterSet` parsed from untrusted input. ``sort`` is a
+        `Sort`, a string checked against ``sortable``, or trusted
+        ``ORDER BY`` expressions. With ``page``, returns that `Page`.
+
+        Example::
+
+            await users.list(User.active, sort="-created_at", load=[selectinload(User.posts)])
+            await users.list(filters, page=KeysetPagination(limit=20, after=cursor))
+        """
+        read = self._read(criteria, sort=sort, load=load, with_for_update=with_for_update)
+        if page is None:
+            return builtins.list((await self.session.scalars(read.select())).unique())
+        # Soft delete spelled out for the page's COUNT subquery.
+        statement = read.select(ordered=False, explicit_soft_delete=True)
+        if isinstance(page, OffsetPagination):
+            paged = await paginate_offset(
+                self.session, statement, sort=read.order_by(), limit=page.limit,
+                offset=page.offset, count=page.count, options=page.options,
+            )  # fmt: skip
+        else:
+            paged = await paginate_keyset(
+                self.session, statement, sort=read.order_by(), limit=page.limit,
+                after=page.after, before=page.before, count=page.count, signer=page.signer,
+                options=page.options,
+            )  # fmt: skip
+        return cast(Page[M], paged)
+
+    async def count(self, *criteria: Criterion) -> int:
+        """Return how many rows match every criterion."""
+        where = self._read(criteria).where(explicit_soft_delete=True)
+        statement = select(func.count()).select_from(self.model).where(*where)
+        return int(await self.session.scalar(statement) or 0)
+
+    async def exists(self, *criteria: Criterion) -> bool:
+        """Return whether any row matches every criterion."""
+        where = self._read(criteria).where(explicit_soft_delete=True)
+        inner = select(true()).select_from(self.model).where(*where)
+        return bool(await self.session.scalar(select(exists(inner))))
+
+    def stream(
+        self, *criteria: Criterion, sort: Order = None, load: Load = (), yield_per: int = 1000
+    ) -> Stream[M]:
+        """Iterate over the matching rows, fetched ``yield_per`` at a time.
+
+        A server-side cursor (see `asqla.repository.bulk.stream()`): memory
+        stays flat however many rows match. Close it if you may stop early::
+
+            async with users.stream(User.active, sort="name") as rows:
+                async for user in rows:
+                    ...
+        """
+        read = self._read(criteria, sort=sort, load=load)
+        return bulk.stream(self.session, read.select(), batch_size=yield_per)
+
+    def _read(self, criteria: Iterable[Criterion], **options: Any) -> Read:
+        return Read(
+            model=self.model,
+            criteria=tuple(criteria),
+            sortable=self.sortable,
+            include_deleted=self.include_deleted,
+            **options,
+        )
+
+    async def _one(self, read: Read) -> M | None:
+        return cast("M | None", (await self.session.scalars(read.select())).unique().one_or_none())
+
+    def _equals(self, equals: Mapping[str, Any]) -> builtins.list[Criterion]:
+        column_names(self.model, equals, what="get_by()")
+        return [getattr(self.model, name) == value for name, value in equals.items()]
+
+    def _not_found(self, what: str) -> NotFoundError:
+        return NotFoundError(
+            f"{self.model.__name__} {what} does not exist. Check the key, or create the row first."
+        )

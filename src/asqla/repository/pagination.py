@@ -1,0 +1,565 @@
+"""Offset and keyset pagination of a ``Select``, answered with one ``Page`` shape.
+
+Both functions take the session and the filtered statement, and never commit.
+
+- `paginate_offset()` is ``LIMIT``/``OFFSET``: any page can be asked for
+  by number, but deep pages cost a scan of every row before them, and rows
+  inserted or deleted meanwhile shift later pages.
+- `paginate_keyset()` continues after (or before) the sort values of the
+  last row seen, carried by a signed cursor: every page costs the same, and
+  a walk through the pages returns every row that existed when it started
+  exactly once, whatever is inserted or deleted while it goes on.
+
+NULLs sort as the smallest values on every backend (first in an ascending
+sort, last in a descending one; PostgreSQL is told so explicitly), unless a
+key says otherwise with ``nulls_first()`` / ``nulls_last()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import (
+    Column,
+    Select,
+    and_,
+    event,
+    false,
+    func,
+    inspect,
+    literal_column,
+    or_,
+    type_coerce,
+)
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Dialect, FrozenResult, Result, Row
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement, Label, UnaryExpression
+from sqlalchemy.sql.schema import Table
+from sqlalchemy.types import NullType, String
+
+from ..exceptions import InvalidQueryError
+from ._cursor import CursorSigner, decode_cursor, default_signer, encode_cursor
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "CountStrategy",
+    "CursorSigner",
+    "Page",
+    "PageOptions",
+    "SortKey",
+    "default_signer",
+    "paginate_keyset",
+    "paginate_offset",
+]
+
+T = TypeVar("T")
+
+CountStrategy: TypeAlias = Literal["exact", "estimate", "none"]
+"""How `Page.total` is found: ``COUNT(*)``, the planner's estimate, or not at all."""
+
+SortKey: TypeAlias = "ColumnElement[Any] | QueryableAttribute[Any]"
+"""A sort key: ``Post.title``, ``Post.created_at.desc()``, ``Post.due.asc().nulls_last()``."""
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of results, for offset and keyset pagination alike.
+
+    Attributes:
+        items: The rows of this page, in the requested order.
+        next: What to pass to get the following page (a cursor string for
+            keyset pagination, an offset for offset pagination), or ``None``
+            on the last page.
+        previous: The same for the page before, or ``None`` on the first page.
+        total: The number of rows of the whole query, or ``None`` if it was
+            not counted (``count="none"``); an estimate with ``count="estimate"``.
+        limit: The page size that was asked for.
+
+    ``Page[PostOut]`` works as a FastAPI ``response_model``: the items are
+    read from attributes, so ORM objects validate into a pydantic model that
+    has ``from_attributes=True``.
+    """
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    items: list[T]
+    next: str | int | None = None
+    previous: str | int | None = None
+    total: int | None = None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageOptions:
+    """What a service allows its clients to ask of pagination.
+
+    Attributes:
+        max_limit: The largest page a client may ask for. A larger ``limit``
+            raises [`InvalidQueryError`][asqla.InvalidQueryError] (HTTP 400) rather than
+            being cut down silently, so that a client never mistakes a short
+            page for the end of the data or for a smaller dataset.
+        exact_count_below: With ``count="estimate"``, an estimate below this
+            is replaced by an exact count: small counts are cheap, and the
+            planner's guesses for small or freshly filled tables are poor.
+    """
+
+    max_limit: int = 100
+    exact_count_below: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.max_limit < 1 or self.exact_count_below < 0:
+            raise ValueError(
+                f"PageOptions(max_limit={self.max_limit!r}, "
+                f"exact_count_below={self.exact_count_below!r}) cannot work: max_limit must be "
+                "at least 1 and exact_count_below at least 0."
+            )
+
+
+DEFAULT_OPTIONS: Final = PageOptions()
+"""The options used when none are given: pages of at most 100 rows."""
+
+
+async def paginate_offset(
+    session: AsyncSession,
+    statement: Select[T],
+    *,
+    limit: int,
+    offset: int = 0,
+    sort: Sequence[SortKey] = (),
+    count: CountStrategy = "exact",
+    options: PageOptions = DEFAULT_OPTIONS,
+) -> Page[T]:
+    """Return the ``limit`` rows of ``statement`` that follow the first ``offset``.
+
+    The rows are ordered by ``sort``, or by the statement's own ``ORDER BY``
+    if there is no ``sort`` (giving both is an error), and then by the
+    primary key, so that pages never overlap. ``Page.next``
+    and ``Page.previous`` are offsets. ``total`` comes from ``count``:
+    ``"exact"`` runs ``COUNT(*)`` over the statement, ``"none"`` skips it,
+    and ``"estimate"`` reads the row estimate of PostgreSQL's planner
+    (``EXPLAIN``) at the cost of planning the query; on the other backends
+    it counts exactly. Either count is skipped when the page itself shows
+    the total (the last page, or a first page that is not full).
+
+    Raises:
+        InvalidQueryError: ``limit`` is not between 1 and ``options.max_limit``,
+            or ``offset`` is negative.
+        ValueError: The statement has a ``LIMIT`` or ``OFFSET``, or an ``ORDER
+            BY`` as well as ``sort``.
+
+    Example::
+
+        page = await paginate_offset(session, select(Post), limit=20, offset=40,
+                                     sort=[Post.created_at.desc()])
+    """
+    _check_limit(limit, options)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidQueryError(
+            f"offset={offset!r} is not a whole number of zero or more. Pass the `next` or "
+            "`previous` value of a page, or 0 for the first page.",
+            allowed={"offset": [">= 0"]},
+        )
+    _check_unpaginated(statement, ordered=bool(sort))
+    dialect = _dialect(session, statement)
+    keys = _keys(statement, sort, required=False)
+    if sort or not statement._order_by_clauses:
+        ordered = statement.order_by(*_order_by(keys, dialect))
+    else:
+        # The statement's own order comes first; the primary key makes it total.
+        ordered = statement.order_by(*(key.expr for key in keys))
+    result = await session.execute(ordered.limit(limit + 1).offset(offset))
+    rows = list(_maybe_unique(result, statement).all())
+    more = len(rows) > limit
+    width = len(statement.column_descriptions)
+    items: list[Any] = [row[0] for row in rows[:limit]] if width == 1 else rows[:limit]
+    # The last page shows the total, unless it is empty past the end.
+    complete = not more and (bool(items) or offset == 0)
+    total = await _count(
+        session, statement, count, options, seen=offset + len(items), complete=complete
+    )
+    return Page.model_construct(
+        items=items,
+        next=offset + limit if more else None,
+        previous=max(offset - limit, 0) if offset > 0 else None,
+        total=total,
+        limit=limit,
+    )
+
+
+async def paginate_keyset(
+    session: AsyncSession,
+    statement: Select[T],
+    *,
+    sort: Sequence[SortKey] = (),
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+    count: CountStrategy = "none",
+    signer: CursorSigner | None = None,
+    options: PageOptions = DEFAULT_OPTIONS,
+) -> Page[T]:
+    """Return the ``limit`` rows of ``statement`` after (or before) a cursor.
+
+    Rows are ordered by ``sort`` and then by the primary key of the
+    statement's first entity (or table), which is added unless ``sort``
+    already ends with it, so the order is total. Keys may mix ascending and
+    descending. Without a cursor the first page comes back. ``after=page.next``
+    gives the page that follows; ``before=page.previous`` the page that
+    precedes, its items still in the sort order. ``next`` is ``None`` on the
+    last page and ``previous`` on the first; an empty page has neither.
+
+    The statement must not have an ``ORDER BY``, ``LIMIT`` or ``OFFSET`` of
+    its own. Cursors are signed by ``signer`` (default:
+    `default_signer()`, from
+    ``ASQLA_CURSOR_SECRET``) and bound to the statement's SQL and the sort,
+    but not to its parameter values, so that a filter on "now" does not make
+    every cursor stale. ``count`` works as in `paginate_offset()` and
+    defaults to ``"none"``.
+
+    Raises:
+        InvalidCursorError: The cursor is garbage, tampered with, signed with
+            another secret, or was issued for another query or sort.
+        InvalidQueryError: ``limit`` is out of bounds, or both ``after`` and
+            ``before`` were given.
+        ValueError: The statement has an ``ORDER BY``, ``LIMIT`` or ``OFFSET``,
+            or no primary key to make the order total.
+
+    Example::
+
+        page = await paginate_keyset(session, select(Post).where(Post.published),
+                                     sort=[Post.created_at.desc()], limit=20, after=cursor)
+    """
+    _check_limit(limit, options)
+    if after is not None and before is not None:
+        raise InvalidQueryError(
+            "Both `after` and `before` were given; a page is read in one direction. Pass "
+            "`after` to go forward or `before` to go back."
+        )
+    _check_unpaginated(statement, ordered=True)
+    dialect = _dialect(session, statement)
+    keys = _keys(statement, sort, required=True)
+    signer = signer or default_signer()
+    fingerprint = _fingerprint(statement, keys, dialect)
+    backward = before is not None
+    cursor = before if backward else after
+    walk = [key.reversed() for key in keys] if backward else keys
+    width = len(statement.column_descriptions)
+    query = statement.add_columns(
+        *(type_coerce(key.expr, NullType()).label(f"_asqla_key_{i}") for i, key in enumerate(walk))
+    )
+    if cursor is not None:
+        values = decode_cursor(signer, cursor, fingerprint, len(keys))
+        query = query.where(_beyond(walk, values))
+    result = await session.execute(query.order_by(*_order_by(walk, dialect)).limit(limit + 1))
+    frozen = _maybe_unique(result, statement).freeze()
+    rows = list(frozen().all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backward:
+        rows.reverse()
+    items = _items(frozen, rows, width)
+    has_next, has_previous = (True, more) if backward else (more, cursor is not None)
+    total = await _count(
+        session,
+        statement,
+        count,
+        options,
+        seen=len(items),
+        complete=cursor is None and not more,
+    )
+    return Page.model_construct(
+        items=items,
+        next=encode_cursor(signer, fingerprint, rows[-1][width:]) if rows and has_next else None,
+        previous=encode_cursor(signer, fingerprint, rows[0][width:])
+        if rows and has_previous
+        else None,
+        total=total,
+        limit=limit,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    expr: ColumnElement[Any]
+    descending: bool
+    nulls_first: bool
+    nullable: bool
+
+    def reversed(self) -> _Key:
+        return replace(self, descending=not self.descending, nulls_first=not self.nulls_first)
+
+
+def _check_limit(limit: int, options: PageOptions) -> None:
+    allowed = {"limit": [f"1..{options.max_limit}"]}
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidQueryError(
+            f"limit={limit!r} is not a page size. Ask for between 1 and {options.max_limit} "
+            "items per page.",
+            allowed=allowed,
+        )
+    if limit > options.max_limit:
+        raise InvalidQueryError(
+            f"limit={limit!r} is above the largest page size, {options.max_limit}. Ask for at "
+            f"most {options.max_limit} items per page and follow `next` for the rest.",
+            allowed=allowed,
+        )
+
+
+def _check_unpaginated(statement: Select[Any], *, ordered: bool) -> None:
+    # The private attributes are the only way SQLAlchemy 2.x exposes them.
+    clauses = {
+        "LIMIT": statement._limit_clause is not None,
+        "OFFSET": statement._offset_clause is not None,
+        "ORDER BY": ordered and bool(statement._order_by_clauses),
+    }
+    found = [name for name, present in clauses.items() if present]
+    if found:
+        fix = "pass the order as sort=[...]" if "ORDER BY" in found else "the page sets them"
+        raise ValueError(
+            f"The statement to paginate already has {' and '.join(found)}: {statement}. "
+            f"Remove {'it' if len(found) == 1 else 'them'}; {fix}."
+        )
+
+
+def _dialect(session: AsyncSession, statement: Select[Any]) -> Dialect:
+    return session.get_bind(clause=statement).dialect
+
+
+def _keys(statement: Select[Any], sort: Sequence[SortKey], *, required: bool) -> list[_Key]:
+    keys = [_parse(item) for item in sort]
+    primary_key = _primary_key(statement)
+    if primary_key is None:
+        if required:
+            raise ValueError(
+                f"Cannot find a primary key to make the order of {statement} total. Select "
+                "a mapped entity, or a single table that has a primary key."
+            )
+        return keys
+    descending = keys[-1].descending if keys else False
+    for column in primary_key:
+        if not any(key.expr.compare(column) for key in keys):
+            # The last key's direction, so that an index on (key, id) serves both.
+            keys.append(_Key(column, descending, not descending, nullable=False))
+    return keys
+
+
+def _parse(item: SortKey) -> _Key:
+    element: Any = item.__clause_element__() if isinstance(item, QueryableAttribute) else item
+    descending, nulls_first = False, None
+    while isinstance(element, UnaryExpression) and element.modifier in _MODIFIERS:
+        if element.modifier is operators.desc_op:
+            descending = True
+        elif element.modifier is not operators.asc_op:
+            nulls_first = element.modifier is operators.nulls_first_op
+        element = element.element
+    if not isinstance(element, ColumnElement):
+        raise TypeError(
+            f"Sort key {item!r} is not a column expression. Pass mapped attributes or "
+            "expressions such as Post.title or Post.created_at.desc()."
+        )
+    if nulls_first is None:
+        nulls_first = not descending  # NULLs are the smallest values
+    return _Key(element, descending, nulls_first, nullable=_nullable(element))
+
+
+_MODIFIERS: Final = (
+    operators.asc_op,
+    operators.desc_op,
+    operators.nulls_first_op,
+    operators.nulls_last_op,
+)
+
+
+def _nullable(element: ColumnElement[Any]) -> bool:
+    while isinstance(element, Label):
+        element = element.element
+    # An expression (lower(title), a + b) may be NULL whatever its columns are.
+    return bool(element.nullable) if isinstance(element, Column) else True
+
+
+def _primary_key(statement: Select[Any]) -> list[ColumnElement[Any]] | None:
+    descriptions = statement.column_descriptions
+    entity = descriptions[0].get("entity") if descriptions else None
+    if entity is not None:
+        mapper = inspect(entity).mapper
+        return [
+            getattr(entity, mapper.get_property_by_column(column).key).__clause_element__()
+            for column in mapper.primary_key
+        ]
+    froms = statement.get_final_froms()
+    if len(froms) == 1 and isinstance(froms[0], Table) and froms[0].primary_key.columns:
+        return list(froms[0].primary_key.columns)
+    return None
+
+
+# Where each backend puts NULLs in an ascending sort when not told.
+_NULLS_FIRST_ASCENDING: Final = {"sqlite": True, "mysql": True, "mariadb": True}
+
+
+def _order_by(keys: Sequence[_Key], dialect: Dialect) -> list[ColumnElement[Any]]:
+    terms: list[ColumnElement[Any]] = []
+    for key in keys:
+        term = key.expr.desc() if key.descending else key.expr.asc()
+        native = _NULLS_FIRST_ASCENDING.get(dialect.name, False) != key.descending
+        if key.nullable and native != key.nulls_first:
+            if dialect.name in ("mysql", "mariadb"):
+                # No NULLS FIRST/LAST in MySQL/MariaDB: sort on IS NULL first.
+                is_null = key.expr.is_(None)
+                terms.append(is_null.desc() if key.nulls_first else is_null.asc())
+            else:
+                term = term.nulls_first() if key.nulls_first else term.nulls_last()
+        terms.append(term)
+    return terms
+
+
+def _beyond(keys: Sequence[_Key], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order of ``keys``.
+
+    ``(a, b, c) > (x, y, z)`` spelled as ``a > x OR (a = x AND b > y) OR
+    (a = x AND b = y AND c > z)``, with ``<`` for descending keys and NULLs
+    placed as the keys say: unlike a row-value comparison this works with
+    mixed directions and on every backend. The values are the raw column
+    values the database returned, compared without type processing, so that
+    a SQLite datetime stored as ``'... 10:00:00.123'`` equals itself rather
+    than a re-rendered ``'... 10:00:00.123000'``.
+    """
+    raw = [type_coerce(key.expr, NullType()) for key in keys]
+    branches = []
+    for i, (key, value) in enumerate(zip(keys, values, strict=True)):
+        step = _step(key, raw[i], value)
+        if step is not None:
+            same = [
+                column.is_(None) if v is None else column == v
+                for column, v in zip(raw[:i], values[:i], strict=True)
+            ]
+            branches.append(and_(*same, step))
+    condition: ColumnElement[bool] = or_(*branches) if branches else false()
+    lead, value = keys[0], values[0]
+    if len(keys) > 1 and value is not None and (lead.nulls_first or not lead.nullable):
+        # Redundant, but lets the backend use an index range scan on the first key.
+        bound = raw[0] <= value if lead.descending else raw[0] >= value
+        condition = and_(bound, condition)
+    return condition
+
+
+def _step(key: _Key, column: ColumnElement[Any], value: Any) -> ColumnElement[bool] | None:
+    if value is None:
+        return column.is_not(None) if key.nulls_first else None
+    beyond: ColumnElement[bool] = column < value if key.descending else column > value
+    if key.nullable and not key.nulls_first:
+        return or_(beyond, column.is_(None))
+    return beyond
+
+
+_fingerprints: dict[Any, str] = {}
+
+
+def _fingerprint(statement: Select[Any], keys: Sequence[_Key], dialect: Dialect) -> str:
+    """A digest of the statement's SQL and the sort, stable across processes.
+
+    Parameter values are left out: a cursor stays valid for the same query
+    shape with other values (``created_at < :now``). SQL text is the same
+    in every worker running the same code; it is memoised on SQLAlchemy's
+    cache key, which is cheap to build but only valid within one process.
+    """
+    probe = statement.order_by(*(key.expr for key in keys))
+    flags = "".join(f"{'d' if k.descending else 'a'}{'f' if k.nulls_first else 'l'}" for k in keys)
+    cache_key = probe._generate_cache_key()
+    memo = None if cache_key is None else (cache_key.key, flags, dialect.name)
+    if memo is not None and memo in _fingerprints:
+        return _fingerprints[memo]
+    text = str(probe.compile(dialect=dialect))
+    digest = hashlib.sha256(f"{flags}\n{text}".encode()).hexdigest()[:16]
+    if memo is not None:
+        if len(_fingerprints) >= 1024:
+            _fingerprints.clear()
+        _fingerprints[memo] = digest
+    return digest
+
+
+def _maybe_unique(result: Result[Any], statement: Select[Any]) -> Result[Any]:
+    # Joined eager loads of collections repeat an entity over several rows,
+    # and SQLAlchemy refuses to return them without unique(). Only whole
+    # entities are made unique: plain column rows may legitimately repeat.
+    whole = all(
+        d.get("entity") is not None and d.get("expr") is d.get("entity")
+        for d in statement.column_descriptions
+    )
+    return result.unique() if whole else result
+
+
+def _items(frozen: FrozenResult[Any], rows: list[Row[Any]], width: int) -> list[Any]:
+    """The rows without the sort-key columns: entities, scalars, or ``Row`` objects."""
+    if width == 1:
+        return [row[0] for row in rows]
+    return list(frozen.with_new_rows(rows)().columns(*range(width)).all())
+
+
+async def _count(
+    session: AsyncSession,
+    statement: Select[Any],
+    strategy: CountStrategy,
+    options: PageOptions,
+    *,
+    seen: int,
+    complete: bool,
+) -> int | None:
+    if strategy == "none":
+        return None
+    if strategy not in ("exact", "estimate"):
+        raise ValueError(
+            f"count={strategy!r} is not a count strategy. Use 'exact', 'estimate' or 'none'."
+        )
+    if complete:
+        return seen  # this page reached the end: the count is known without a query
+    source = statement.order_by(None).subquery()
+    if strategy == "estimate" and _dialect(session, statement).name == "postgresql":
+        estimate = await _estimate(session, source)
+        if estimate >= options.exact_count_below:
+            return max(estimate, seen)
+    total = await session.scalar(sa_select(func.count()).select_from(source))
+    return int(total or 0)
+
+
+_EXPLAIN: Final = "asqla_explain"
+
+
+async def _estimate(session: AsyncSession, source: Any) -> int:
+    """PostgreSQL's estimate of the rows of ``source``, read from ``EXPLAIN (FORMAT JSON)``.
+
+    The probe goes through ``session.execute`` like any query, so that the
+    ORM's ``do_orm_execute`` hooks (soft-delete criteria) shape it; the
+    ``EXPLAIN`` prefix is added to the SQL on its way to the driver, by a
+    listener on this session's connection that only touches the probe.
+    """
+    probe = sa_select(type_coerce(literal_column("1"), String())).select_from(source)
+    connection = (await session.connection()).sync_connection
+    assert connection is not None
+    event.listen(connection, "before_cursor_execute", _prefix_explain, retval=True)
+    try:
+        plan: Any = await session.scalar(probe, execution_options={_EXPLAIN: True})
+    finally:
+        event.remove(connection, "before_cursor_execute", _prefix_explain)
+    if isinstance(plan, str | bytes):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _prefix_explain(
+    connection: Any,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> tuple[str, Any]:
+    if context is not None and context.execution_options.get(_EXPLAIN):
+        statement = f"EXPLAIN (FORMAT JSON) {statement}"
+    return statement, parameters
