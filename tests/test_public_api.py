@@ -26,6 +26,7 @@ PUBLIC = {
         "ForeignKeyViolationError",
         "InvalidCursorError",
         "InvalidQueryError",
+        "InvalidRowError",
         "NotFoundError",
         "PoolTimeoutError",
         "QueryTimeoutError",

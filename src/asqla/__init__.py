@@ -16,6 +16,7 @@ from .exceptions import FilterError as FilterError
 from .exceptions import ForeignKeyViolationError as ForeignKeyViolationError
 from .exceptions import InvalidCursorError as InvalidCursorError
 from .exceptions import InvalidQueryError as InvalidQueryError
+from .exceptions import InvalidRowError as InvalidRowError
 from .exceptions import NotFoundError as NotFoundError
 from .exceptions import PoolTimeoutError as PoolTimeoutError
 from .exceptions import QueryTimeoutError as QueryTimeoutError
@@ -48,6 +49,7 @@ __all__ = [
     "ForeignKeyViolationError",
     "InvalidCursorError",
     "InvalidQueryError",
+    "InvalidRowError",
     "NotFoundError",
     "PoolTimeoutError",
     "QueryTimeoutError",

@@ -14,6 +14,8 @@ the original SQLAlchemy or driver error as ``__cause__``::
     │   ├── LazyLoadError                doctor.strict() refused a lazy load
     │   └── ImplicitIOError              a lazy or expired attribute read without await
     │                                    (also a MissingGreenlet)
+    ├── InvalidRowError                  a row given to bulk_insert cannot be written   -> 422
+    │                                    (also a ValueError)
     ├── DoctorError                      doctor(mode="raise") found problems
     ├── QueryBudgetExceededError         assert_max_queries(n) exceeded (also an AssertionError)
     ├── InvalidQueryError                untrusted input asked for a query not allowed -> 400
@@ -50,6 +52,7 @@ __all__ = [
     "ForeignKeyViolationError",
     "InvalidCursorError",
     "InvalidQueryError",
+    "InvalidRowError",
     "NotFoundError",
     "PoolTimeoutError",
     "QueryTimeoutError",
@@ -98,6 +101,20 @@ class FilterError(InvalidQueryError):
 
 class InvalidCursorError(InvalidQueryError):
     """A pagination cursor was tampered with, signed for another query, or is malformed."""
+
+
+class InvalidRowError(AsqlaError, ValueError):
+    """A row given to ``bulk_insert`` cannot be written; nothing was inserted.
+
+    Attributes:
+        index: The row's position in the input, from 0.
+        column: The column or key at fault, if one is.
+    """
+
+    def __init__(self, message: str, *, index: int, column: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.column = column
 
 
 class NotFoundError(AsqlaError):

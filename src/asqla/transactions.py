@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession as _SAAsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from . import _dialects
@@ -153,7 +154,7 @@ class Savepoint:
 
 @asynccontextmanager
 async def savepoint(
-    session: AsyncSession, *, suppress: tuple[type[Exception], ...] = ()
+    session: _SAAsyncSession, *, suppress: tuple[type[Exception], ...] = ()
 ) -> AsyncIterator[Savepoint]:
     """Run a block inside a SAVEPOINT: an error undoes the block only.
 

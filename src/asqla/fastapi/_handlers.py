@@ -12,6 +12,7 @@ from ..exceptions import (
     ConflictError,
     DatabaseUnavailableError,
     InvalidQueryError,
+    InvalidRowError,
     NotFoundError,
 )
 from ._unit_of_work import RETRY_AFTER_SECONDS, error_code
@@ -36,6 +37,9 @@ async def asqla_exception_handler(request: Request, exc: Exception) -> JSONRespo
         return JSONResponse(
             {"detail": str(exc), "error": code, "allowed": exc.allowed}, status_code=400
         )
+    if isinstance(exc, InvalidRowError):
+        body = {"detail": str(exc), "error": code, "index": exc.index, "column": exc.column}
+        return JSONResponse(body, status_code=422)
     if isinstance(exc, NotFoundError):
         return JSONResponse({"detail": str(exc), "error": code}, status_code=404)
     if isinstance(exc, ConflictError):

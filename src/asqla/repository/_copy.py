@@ -1,20 +1,20 @@
 """The rows of a bulk load, and the paths that write them.
 
-A bulk load writes the same columns for every row. :class:`RowPlan` fixes
+A bulk load writes the same columns for every row. `RowPlan` fixes
 them from the first row, then turns each row (a mapping or a model
 instance) into a tuple of values, with the Python-side column defaults
 applied and bad rows refused before anything reaches the database. Each
 batch of tuples is then written through the fastest path the driver has:
 
-- PostgreSQL with asyncpg: binary ``COPY`` (:func:`copy_rows`);
+- PostgreSQL with asyncpg: binary ``COPY`` (`copy_rows()`);
 - MySQL/MariaDB: multi-row ``INSERT`` statements rendered with the driver's
   own escaping and cut to fit the server's ``max_allowed_packet``
-  (:func:`insert_rendered`);
+  (`insert_rendered()`);
 - anything else, or a column neither of those can write (a type with a SQL
   ``bind_expression``, a SQL-expression default): SQLAlchemy's
-  ``executemany`` (:func:`execute_many`);
+  ``executemany`` (`execute_many()`);
 - rows asked back: ``INSERT ... RETURNING`` through SQLAlchemy's
-  insertmanyvalues (:func:`insert_returning`).
+  insertmanyvalues (`insert_returning()`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from sqlalchemy.types import (
 )
 from sqlalchemy.util import await_
 
-from ..exceptions import AsqlaError
+from ..exceptions import AsqlaError, InvalidRowError
 
 __all__ = [
     "Columns",
@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 Columns: TypeAlias = list[Sequence[Any]]
-"""The values of a batch of rows, one sequence per column of :attr:`RowPlan.columns`."""
+"""The values of a batch of rows, one sequence per column of `RowPlan.columns`."""
 Processors: TypeAlias = list[tuple[int, Callable[[Any], Any]]]
 """SQLAlchemy bind processors, by column position."""
 
@@ -86,20 +86,6 @@ _NOT_RENDERABLE: Final = (LargeBinary,)
 # byte, and anything the server adds when it logs or rewrites the statement.
 _PACKET_MARGIN_FRACTION: Final = 0.1
 _PACKET_KEY: Final = "asqla_max_allowed_packet"
-
-
-class InvalidRowError(AsqlaError, ValueError):
-    """A row given to ``bulk_insert`` cannot be written; nothing was inserted.
-
-    Attributes:
-        index: The row's position in the input, from 0.
-        column: The column or key at fault, if one is.
-    """
-
-    def __init__(self, message: str, *, index: int, column: str | None = None) -> None:
-        super().__init__(message)
-        self.index = index
-        self.column = column
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,7 +305,7 @@ class RowPlan:
         return value is None and self.target.columns[key].primary_key
 
     def columns_of(self, batch: Sequence[object], start: int) -> Columns:
-        """Return the values of ``batch`` column by column, in the order of :attr:`columns`.
+        """Return the values of ``batch`` column by column, in the order of `columns`.
 
         ``batch[0]`` is row ``start`` of the load, for error messages.
 

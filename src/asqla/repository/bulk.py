@@ -1,11 +1,11 @@
 """Bulk loads and streaming reads: many rows in or out, never all in memory.
 
-- :func:`bulk_insert` writes rows from a list, a generator or an async
+- `bulk_insert()` writes rows from a list, a generator or an async
   iterable in batches, through the fastest path the driver has: binary
   ``COPY`` on PostgreSQL (asyncpg), multi-row ``INSERT`` statements sized to
   the server's ``max_allowed_packet`` on MySQL/MariaDB, ``executemany``
   elsewhere, and ``INSERT ... RETURNING`` when the rows are wanted back.
-- :func:`stream` reads the rows of a statement through a server-side cursor,
+- `stream()` reads the rows of a statement through a server-side cursor,
   ``batch_size`` at a time.
 
 Both work inside the session's transaction and never commit: the unit of
@@ -53,6 +53,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "InvalidRowError",
     "Progress",
+    "Rows",
     "Stream",
     "bulk_insert",
     "stream",
@@ -71,7 +72,7 @@ DEFAULT_BATCH_SIZE: Final = 10_000
 COPY_BATCH_SIZE: Final = 100_000
 """Rows per ``COPY`` from a (synchronous) iterable when ``batch_size`` is not
 given. The rows stream into the COPY as it goes, so memory holds only
-:data:`_SLICE` of them; fewer, larger COPYs spare the server a restart each."""
+`_SLICE` of them; fewer, larger COPYs spare the server a restart each."""
 
 _SLICE: Final = 1_000
 
@@ -158,9 +159,9 @@ async def bulk_insert(
             session, with server defaults and keys loaded), ``Row``s for a
             ``Table``, in input order. They are held in memory.
         batch_size: Rows per statement, and between two ``progress`` calls.
-            Defaults to :data:`COPY_BATCH_SIZE` for a COPY from an iterable
+            Defaults to `COPY_BATCH_SIZE` for a COPY from an iterable
             (which streams its rows in, a thousand at a time), and to
-            :data:`DEFAULT_BATCH_SIZE` otherwise, where a batch is read into
+            `DEFAULT_BATCH_SIZE` otherwise, where a batch is read into
             memory before it is written.
         progress: Called with the running count of rows written after each batch.
 
@@ -197,7 +198,7 @@ async def bulk_insert(
     write = _writer(session, plan, source, returning=returning, batch_size=batch_size)
     written = 0
     returned: list[Any] = []
-    async with savepoint(session):  # type: ignore[arg-type]  # any AsyncSession will do
+    async with savepoint(session):
         while True:
             count, out = await write(written)
             if not count:
@@ -362,7 +363,7 @@ def stream(session: AsyncSession, statement: Any, *, batch_size: int = 1000) -> 
     nor closed is closed when the transaction ends, before its COMMIT or
     ROLLBACK, and on MySQL/MariaDB also before the next statement on the same
     connection, which the protocol cannot run while a server-side cursor is
-    open: the stream then raises :class:`~asqla.SessionUsageError` if it is
+    open: the stream then raises [`SessionUsageError`][asqla.SessionUsageError] if it is
     read again.
 
     On PostgreSQL a server-side cursor lives in a transaction: stream from
@@ -381,7 +382,7 @@ def stream(session: AsyncSession, statement: Any, *, batch_size: int = 1000) -> 
 
 
 class Stream(Generic[T]):
-    """The rows of one statement, read ``batch_size`` at a time: what :func:`stream` returns.
+    """The rows of one statement, read ``batch_size`` at a time: what `stream()` returns.
 
     An async iterator, and an async context manager that closes it.
     """
