@@ -16,6 +16,9 @@ the original SQLAlchemy or driver error as ``__cause__``::
     │                                    (also a MissingGreenlet)
     ├── InvalidRowError                  a row given to bulk_insert cannot be written   -> 422
     │                                    (also a ValueError)
+    ├── MigrationError                   a migration command failed; the message says why
+    │   ├── EmptyMigrationError          autogenerate found no change: no revision written
+    │   └── MigrationLockError           another process held the migration lock too long
     ├── DoctorError                      doctor(mode="raise") found problems
     ├── QueryBudgetExceededError         assert_max_queries(n) exceeded (also an AssertionError)
     ├── InvalidQueryError                untrusted input asked for a query not allowed -> 400
@@ -48,11 +51,14 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
     "DriverNotInstalledError",
+    "EmptyMigrationError",
     "FilterError",
     "ForeignKeyViolationError",
     "InvalidCursorError",
     "InvalidQueryError",
     "InvalidRowError",
+    "MigrationError",
+    "MigrationLockError",
     "NotFoundError",
     "PoolTimeoutError",
     "QueryTimeoutError",
@@ -115,6 +121,22 @@ class InvalidRowError(AsqlaError, ValueError):
         super().__init__(message)
         self.index = index
         self.column = column
+
+
+class MigrationError(AsqlaError):
+    """A migration command failed: a bad revision, a failed migration, a missing setup."""
+
+
+class EmptyMigrationError(MigrationError):
+    """Autogenerate found no difference between the models and the database; nothing was written.
+
+    Pass ``allow_empty=True`` (``--empty``) to write an empty revision anyway,
+    for operations that autogenerate cannot see (data migrations, raw SQL).
+    """
+
+
+class MigrationLockError(MigrationError):
+    """The migration lock was not acquired within the wait: another process is still migrating."""
 
 
 class NotFoundError(AsqlaError):

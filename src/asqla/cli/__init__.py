@@ -9,5 +9,8 @@ with status 1 (``--traceback`` shows the Python traceback instead).
 from __future__ import annotations
 
 from ._app import app, main
+from ._migrations import migrations_app
 
 __all__ = ["app", "main"]
+
+app.add_typer(migrations_app, name="migrations")

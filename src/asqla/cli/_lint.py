@@ -1,7 +1,7 @@
 """``asqla migrations lint``: report dangerous operations in Alembic migrations.
 
-The ``migrations`` command group registers :func:`lint` with
-``migrations_app.command("lint")(lint)``; :func:`lint_command` is the plain
+The ``migrations`` command group registers `lint()` with
+``migrations_app.command("lint")(lint)``; `lint_command()` is the plain
 function under it.
 """
 

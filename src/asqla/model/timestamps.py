@@ -5,45 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from ._mapper_args import inherited_mapper_args
-from .types import UTCDateTime
+from .types import UTCDateTime, utc_now
 
 __all__ = ["Timestamps"]
-
-
-class utc_now(FunctionElement[datetime]):
-    """The database's current time in UTC, at the best resolution it offers."""
-
-    type = UTCDateTime()
-    inherit_cache = True
-    name = "utc_now"
-
-
-@compiles(utc_now)
-def _utc_now_default(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
-    # PostgreSQL: the start of the transaction, as timestamptz, microseconds.
-    return "CURRENT_TIMESTAMP"
-
-
-@compiles(utc_now, "sqlite")
-def _utc_now_sqlite(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
-    # CURRENT_TIMESTAMP has whole seconds; %f gives milliseconds. 'now' is UTC
-    # (SQLite docs, "Date And Time Functions").
-    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
-
-
-@compiles(utc_now, "mysql")
-@compiles(utc_now, "mariadb")
-def _utc_now_mysql(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
-    # CURRENT_TIMESTAMP follows the session time_zone; UTC_TIMESTAMP does not.
-    # (6) for microseconds, to match DATETIME(6). An expression default needs
-    # MariaDB 10.2.1+ / MySQL 8.0.13+; SQLAlchemy adds the parentheses.
-    return "UTC_TIMESTAMP(6)"
 
 
 class Timestamps:

@@ -7,9 +7,12 @@ from typing import Any
 
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 
-__all__ = ["UTCDateTime"]
+__all__ = ["UTCDateTime", "utc_now"]
 
 # Backends whose DATETIME has no time zone: the value is stored as naive UTC.
 _NAIVE_BACKENDS = frozenset({"sqlite", "mysql", "mariadb"})
@@ -81,3 +84,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class utc_now(FunctionElement[datetime]):
+    """The database's current time in UTC, at the best resolution it offers."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "utc_now"
+
+
+@compiles(utc_now)
+def _utc_now_default(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
+    # PostgreSQL: the start of the transaction, as timestamptz, microseconds.
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(utc_now, "sqlite")
+def _utc_now_sqlite(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
+    # CURRENT_TIMESTAMP has whole seconds; %f gives milliseconds. 'now' is UTC
+    # (SQLite docs, "Date And Time Functions").
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+@compiles(utc_now, "mysql")
+@compiles(utc_now, "mariadb")
+def _utc_now_mysql(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
+    # CURRENT_TIMESTAMP follows the session time_zone; UTC_TIMESTAMP does not.
+    # (6) for microseconds, to match DATETIME(6). An expression default needs
+    # MariaDB 10.2.1+ / MySQL 8.0.13+; SQLAlchemy adds the parentheses.
+    return "UTC_TIMESTAMP(6)"

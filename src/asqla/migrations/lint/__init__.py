@@ -6,7 +6,7 @@ The linter reads migration scripts without importing or running them: the
 to ``op.execute``. Tables created earlier in the same migration are new and
 exempt; every other table is assumed to hold data and serve traffic. Every
 rule and its safe recipe is listed in ``docs/migrations-lint.md``, which is
-generated from :data:`RULES`.
+generated from `RULES`.
 
 Example::
 

@@ -62,8 +62,11 @@ def versions_directories(cwd: Path) -> list[Path]:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise LintUsageError(f"{pyproject}: cannot read it ({exc}).") from exc
         script_location = tool.get("alembic", {}).get("script_location")
+        asqla_location = tool.get("asqla", {}).get("migrations")
         if isinstance(script_location, str):
             locations = [os.path.join(script_location.replace("%(here)s", str(cwd)), "versions")]
+        elif isinstance(asqla_location, str):  # `asqla migrations init` writes no alembic.ini
+            locations = [os.path.join(asqla_location, "versions")]
     if not locations and (cwd / "migrations" / "versions").is_dir():
         locations = ["migrations/versions"]
     found = [Path(loc) for loc in locations if ":" not in loc or Path(loc).is_dir()]

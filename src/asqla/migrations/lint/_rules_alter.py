@@ -160,7 +160,7 @@ SET_NOT_NULL = Rule(
         Recipe(
             "postgresql<12",
             """op.create_check_constraint(
-    "ck_${table}_${column}_not_null", "${table}", "${column} IS NOT NULL",
+    op.f("ck_${table}_${column}_not_null"), "${table}", "${column} IS NOT NULL",
     postgresql_not_valid=True,
 )
 # --- next migration: before 12, the validated CHECK is the cheap NOT NULL
@@ -169,13 +169,13 @@ op.execute("ALTER TABLE ${table} VALIDATE CONSTRAINT ck_${table}_${column}_not_n
         Recipe(
             "postgresql>=12",
             """op.create_check_constraint(
-    "ck_${table}_${column}_not_null", "${table}", "${column} IS NOT NULL",
+    op.f("ck_${table}_${column}_not_null"), "${table}", "${column} IS NOT NULL",
     postgresql_not_valid=True,
 )
 # --- next migration: VALIDATE lets writes through; SET NOT NULL then skips its scan
 op.execute("ALTER TABLE ${table} VALIDATE CONSTRAINT ck_${table}_${column}_not_null")
 op.alter_column("${table}", "${column}", nullable=False, existing_type=${existing_type})
-op.drop_constraint("ck_${table}_${column}_not_null", "${table}", type_="check")""",
+op.drop_constraint(op.f("ck_${table}_${column}_not_null"), "${table}", type_="check")""",
         ),
         Recipe(
             "mysql",

@@ -83,7 +83,7 @@ ADD_COLUMN_REQUIRED = Rule(
             """op.add_column("${table}", sa.Column("${column}", ${type}, nullable=True))
 # --- next migration: backfill in batches (see backfill-in-ddl-migration), then
 op.create_check_constraint(
-    "ck_${table}_${column}_not_null", "${table}", "${column} IS NOT NULL",
+    op.f("ck_${table}_${column}_not_null"), "${table}", "${column} IS NOT NULL",
     postgresql_not_valid=True,
 )
 # --- next migration: before PostgreSQL 12 a validated CHECK is the cheap NOT NULL
