@@ -58,7 +58,7 @@ from sqlalchemy.pool import NullPool
 
 from asqla import Database
 from asqla.model import NAMING_CONVENTION, TYPE_ANNOTATION_MAP
-from asqla.repository.bulk import stream
+from asqla.repository import stream
 
 SERVERS = {
     "postgresql": os.environ.get(

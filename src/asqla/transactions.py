@@ -201,7 +201,9 @@ async def savepoint(
         raise
 
 
-async def _roll_back_to(session: AsyncSession, nested: SessionTransaction, exc: Exception) -> None:
+async def _roll_back_to(
+    session: _SAAsyncSession, nested: SessionTransaction, exc: Exception
+) -> None:
     """ROLLBACK TO the savepoint; when that fails, ``exc`` remains the error to raise.
 
     After a deadlock InnoDB has rolled the whole transaction back, and the

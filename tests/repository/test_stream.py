@@ -12,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from asqla import Database, SessionUsageError
 from asqla.model import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, BigIntPrimaryKey, SoftDelete
-from asqla.repository.bulk import Stream, stream
+from asqla.repository._stream import Stream, stream
 
 ROWS = 2345
 

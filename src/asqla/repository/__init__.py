@@ -16,12 +16,12 @@ Example::
 
 from __future__ import annotations
 
+from ..exceptions import InvalidRowError as InvalidRowError
 from ._reads import ReadRepository as ReadRepository
 from ._repository import Repository as Repository
-from .bulk import InvalidRowError as InvalidRowError
-from .bulk import Stream as Stream
+from ._stream import Stream as Stream
+from ._stream import stream as stream
 from .bulk import bulk_insert as bulk_insert
-from .bulk import stream as stream
 from .filters import OPERATORS as OPERATORS
 from .filters import Condition as Condition
 from .filters import FilterSet as FilterSet

@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..exceptions import NotFoundError
 from ..model.soft_delete import INCLUDE_DELETED, SoftDelete
-from . import bulk
-from .bulk import Stream
+from ._stream import Stream, stream
 from .filters import FilterSet, FilterSpec, Sort
 from .loading import (
     Criterion,
@@ -226,7 +225,7 @@ class ReadRepository(Generic[M]):
     ) -> Stream[M]:
         """Iterate over the matching rows, fetched ``yield_per`` at a time.
 
-        A server-side cursor (see `asqla.repository.bulk.stream()`): memory
+        A server-side cursor (see `asqla.repository.stream()`): memory
         stays flat however many rows match. Close it if you may stop early::
 
             async with users.stream(User.active, sort="name") as rows:
@@ -234,7 +233,7 @@ class ReadRepository(Generic[M]):
                     ...
         """
         read = self._read(criteria, sort=sort, load=load)
-        return bulk.stream(self.session, read.select(), batch_size=yield_per)
+        return stream(self.session, read.select(), batch_size=yield_per)
 
     def _read(self, criteria: Iterable[Criterion], **options: Any) -> Read:
         return Read(
