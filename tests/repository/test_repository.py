@@ -351,6 +351,8 @@ async def test_soft_delete_hides_rows_and_hard_delete_removes_them(tables: Datab
     async with tables.session() as s:
         everything = DocRepository(s, include_deleted=True)
         assert [d.slug for d in await everything.list(sort="slug")] == ["a", "b", "c"]
+        assert await everything.count() == 3
+        assert await everything.exists(Doc.slug == "a")
         assert (await everything.get(a.id)).is_deleted
         await DocRepository(s).delete(a.id, hard=True)
         await DocRepository(s).delete(await everything.get(b.id), hard=True)

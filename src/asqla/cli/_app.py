@@ -33,7 +33,9 @@ _state: dict[str, bool] = {"traceback": False}
 def main(argv: list[str] | None = None) -> None:
     """Run the ``asqla`` command line; the console-script entry point."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode click returns the code of `typer.Exit(n)`
+        # instead of exiting with it.
+        result = app(args=argv, standalone_mode=False)
     except CommandFailed as exc:
         if _state["traceback"]:
             raise
@@ -57,3 +59,5 @@ def main(argv: list[str] | None = None) -> None:
             json_output=False,
         )
         sys.exit(1)
+    if isinstance(result, int) and result:
+        sys.exit(result)

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 SCHEMA_VERSION = 1
 
@@ -48,4 +49,6 @@ def print_error(message: str, *, json_output: bool) -> None:
     if json_output:
         print_json({"ok": False, "error": message})
     else:
-        error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        error_console.print(
+            f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+        )

@@ -212,13 +212,17 @@ class ReadRepository(Generic[M]):
         """Return how many rows match every criterion."""
         where = self._read(criteria).where(explicit_soft_delete=True)
         statement = select(func.count()).select_from(self.model).where(*where)
+        # The WHERE clause already hides deleted rows unless include_deleted:
+        # the automatic filter must not hide them again.
+        statement = statement.execution_options(**{INCLUDE_DELETED: True})
         return int(await self.session.scalar(statement) or 0)
 
     async def exists(self, *criteria: Criterion) -> bool:
         """Return whether any row matches every criterion."""
         where = self._read(criteria).where(explicit_soft_delete=True)
         inner = select(true()).select_from(self.model).where(*where)
-        return bool(await self.session.scalar(select(exists(inner))))
+        statement = select(exists(inner)).execution_options(**{INCLUDE_DELETED: True})
+        return bool(await self.session.scalar(statement))
 
     def stream(
         self, *criteria: Criterion, sort: Order = None, load: Load = (), yield_per: int = 1000
