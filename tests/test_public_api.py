@@ -81,6 +81,16 @@ PUBLIC = {
         "paginate_offset",
         "stream",
     ],
+    "asqla.testing": [
+        "LifespanError",
+        "OuterTransaction",
+        "PluginSettings",
+        "app_client",
+        "build_schema",
+        "create_database",
+        "drop_database",
+        "worker_database_url",
+    ],
     "asqla.transactions": [
         "ISOLATION_LEVELS",
         "Attempt",

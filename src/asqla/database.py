@@ -152,7 +152,10 @@ class Database:
         """
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout), self.engine.connect() as connection:
+            # The read bind: no BEGIN (IMMEDIATE on SQLite, which would queue the
+            # ping behind a writer) and no ROLLBACK round trip.
+            read_bind = self._read_only_bind(snapshot=False)
+            async with asyncio.timeout(timeout), read_bind.connect() as connection:
                 await connection.exec_driver_sql("SELECT 1")
         except TimeoutError as exc:
             raise DatabaseUnavailableError(

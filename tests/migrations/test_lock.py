@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,29 +42,47 @@ async def test_upgrade_waits_for_the_lock_and_gives_up_after_lock_wait(
     assert run.after == ("r1",)
 
 
-def _race(project: Project, database_url: str) -> list[subprocess.CompletedProcess[str]]:
+async def _race(
+    project: Project, database_url: str, holder: Database, tmp_path: Path
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start the racers while ``holder`` holds the lock; let go once every one waits.
+
+    Without this, a loaded machine can start the processes so slowly that
+    each finds the work done and no race happens at all.
+    """
     environment = {**os.environ, "DATABASE_URL": database_url}
     command = [ASQLA, "migrations", "upgrade", "--lock", "--format", "json"]
-    racers = [
-        subprocess.Popen(
-            command,
-            cwd=project.root,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(RACERS)
-    ]
+    errors = [tmp_path / f"racer{index}.err" for index in range(RACERS)]
+    async with holder.engine.connect() as connection, migration_lock(connection, wait=5):
+        racers = []
+        for path in errors:
+            with path.open("w") as stderr:
+                racers.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=project.root,
+                        env=environment,
+                        stdout=subprocess.PIPE,
+                        stderr=stderr,
+                        text=True,
+                    )
+                )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            waiting = [p for p in errors if "another process is migrating" in p.read_text()]
+            if len(waiting) == RACERS or any(r.poll() is not None for r in racers):
+                break
+            await asyncio.sleep(0.1)
     finished = []
-    for racer in racers:
-        stdout, stderr = racer.communicate(timeout=120)
+    for racer, path in zip(racers, errors, strict=True):
+        stdout, _ = await asyncio.to_thread(racer.communicate, timeout=120)
+        stderr = path.read_text()
         finished.append(subprocess.CompletedProcess(racer.args, racer.returncode, stdout, stderr))
     return finished
 
 
 async def test_replicas_booting_at_once_migrate_exactly_once(
-    project: Project, db: Database, database_url: str
+    project: Project, db: Database, make_db: MakeDatabase, database_url: str, tmp_path: Path
 ) -> None:
     # The revision takes long enough for every other process to start and
     # find the lock taken; each records its pid, so a second run would show.
@@ -76,7 +96,7 @@ async def test_replicas_booting_at_once_migrate_exactly_once(
         """,
         imports="import os\nimport time",
     )
-    finished = _race(project, database_url)
+    finished = await _race(project, database_url, make_db(), tmp_path)
     for racer in finished:
         assert racer.returncode == 0, racer.stderr
     documents = [json.loads(racer.stdout) for racer in finished]

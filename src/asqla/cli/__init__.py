@@ -9,8 +9,12 @@ with status 1 (``--traceback`` shows the Python traceback instead).
 from __future__ import annotations
 
 from ._app import app, main
+from ._db import db_app
+from ._init import init
 from ._migrations import migrations_app
 
 __all__ = ["app", "main"]
 
+app.add_typer(db_app, name="db")
 app.add_typer(migrations_app, name="migrations")
+app.command("init")(init)

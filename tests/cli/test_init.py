@@ -1,0 +1,264 @@
+"""``asqla init``: the project it writes, and that project passing its own tests.
+
+The end-to-end tests scaffold into ``tmp_path`` and run the generated
+project's tests with this interpreter in a subprocess, on SQLite and, with
+``DATABASE_URL`` pointed at the harness's server, on PostgreSQL and MariaDB.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asqla.cli import app, main
+from asqla.cli._init import init
+from asqla.scaffold import init_project
+
+PYTHON_FILES = [
+    "app/__init__.py",
+    "app/db.py",
+    "app/main.py",
+    "app/models.py",
+    "app/repositories.py",
+    "app/routes.py",
+    "app/schemas.py",
+    "app/settings.py",
+    "migrations/env.py",
+    "migrations/versions/0001_create_note.py",
+    "tests/test_notes.py",
+]
+FILES = sorted(
+    [
+        *PYTHON_FILES,
+        ".gitignore",
+        "Makefile",
+        "README.md",
+        "migrations/script.py.mako",
+        "migrations/versions/.gitkeep",
+        "pyproject.toml",
+    ]
+)
+TESTS_IN_PROJECT = 9
+DEFAULT = {"DATABASE_URL": "sqlite:///app.db"}  # the Makefile's
+
+
+@pytest.fixture(autouse=True)
+def _init_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register ``init`` on the CLI for these tests, unless ``asqla.cli`` already does."""
+    if not any(command.name == "init" for command in app.registered_commands):
+        monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
+        app.command("init")(init)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run(
+    project: Path, *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` in ``project`` with this venv first on PATH and no database variable set."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DATABASE_URL" and not key.startswith(("ASQLA_", "PYTEST_"))
+    }
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    environment["PYTHON"] = sys.executable  # the Makefile's interpreter
+    environment["PYTHONPATH"] = str(project)
+    environment["PYTEST_ADDOPTS"] = " ".join(["-p", "no:cacheprovider", *plugin_args()])
+    environment.update(env or {})
+    return subprocess.run(
+        [str(arg) for arg in args],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def plugin_args() -> list[str]:
+    """``-p`` for the plugin, unless installing asqla registered it already (pytest11)."""
+    installed = importlib.metadata.entry_points(group="pytest11", name="asqla")
+    return [] if installed else ["-p", "asqla.testing._plugin"]
+
+
+def server_env(backend: str, database_url: str) -> dict[str, str]:
+    # SQLite runs on the project's defaults: the generated code must work with no variable set.
+    return {} if backend == "sqlite" else {"DATABASE_URL": database_url}
+
+
+# -- what it writes ------------------------------------------------------------------------
+
+
+def test_init_writes_the_project_and_says_what_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "notes-service"
+
+    code, out, err = run_cli(capsys, "init", str(target))
+
+    assert code == 0, err
+    written = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert written == FILES
+    assert 'name = "notes-service"' in (target / "pyproject.toml").read_text()
+    assert "make test" in out
+    assert "app/models.py" in out
+
+
+def test_init_json_lists_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "notes"
+
+    code, out, _ = run_cli(capsys, "init", str(target), "--name", "my-notes", "--format", "json")
+
+    assert code == 0
+    assert json.loads(out) == {
+        "schema_version": 1,
+        "ok": True,
+        "name": "my-notes",
+        "directory": str(target.resolve()),
+        "files": FILES,
+    }
+
+
+def test_init_refuses_a_directory_that_is_not_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "main.py").write_text("print('mine')\n")
+
+    code, _, err = run_cli(capsys, "init", str(tmp_path / "notes"))
+
+    assert code == 1
+    assert "already exists and is not an empty directory" in err
+    assert "never overwrites files" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "notes").iterdir()) == ["main.py"]
+    assert (tmp_path / "notes" / "main.py").read_text() == "print('mine')\n"
+
+
+def test_init_refuses_a_non_empty_directory_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.md").write_text("mine\n")
+
+    code, out, _ = run_cli(capsys, "init", str(tmp_path / "notes"), "--format", "json")
+
+    assert code == 1
+    document = json.loads(out)
+    assert document["ok"] is False
+    assert "already exists and is not an empty directory" in document["error"]
+
+
+def test_init_writes_into_an_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+
+    project = init_project(tmp_path / "notes")
+
+    assert [path.as_posix() for path in project.files] == FILES
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param("-notes", id="leading-dash"), pytest.param("my notes", id="space")],
+)
+def test_init_refuses_an_invalid_name(tmp_path: Path, name: str) -> None:
+    from asqla import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=rf"{name!r} is not a valid project name"):
+        init_project(tmp_path / "notes", name=name)
+    assert not (tmp_path / "notes").exists()
+
+
+def test_the_generated_code_is_lint_clean(tmp_path: Path) -> None:
+    project = init_project(tmp_path / "notes").directory
+    ruff = Path(sys.executable).with_name("ruff")
+
+    lint = subprocess.run([ruff, "check", "."], cwd=project, capture_output=True, text=True)
+    form = subprocess.run(
+        [ruff, "format", "--check", "."], cwd=project, capture_output=True, text=True
+    )
+
+    assert lint.returncode == 0, lint.stdout
+    assert form.returncode == 0, form.stdout
+
+
+# -- end to end: the project passes its own tests --------------------------------------------
+
+
+async def test_the_generated_project_passes_its_tests(
+    backend: str, database_url: str, tmp_path: Path
+) -> None:
+    project = init_project(tmp_path / "notes").directory
+
+    result = run(project, "make", "test", env=server_env(backend, database_url))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{TESTS_IN_PROJECT} passed" in result.stdout
+
+
+async def test_the_initial_revision_matches_the_models(
+    backend: str, database_url: str, tmp_path: Path
+) -> None:
+    project = init_project(tmp_path / "notes").directory
+    env = server_env(backend, database_url)
+
+    upgrade = run(project, "make", "migrate", env=env)
+    # The Makefile's default DATABASE_URL, for SQLite.
+    check = run(project, "asqla", "migrations", "check", "--format", "json", env=env or DEFAULT)
+
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads(check.stdout)["ok"] is True
+    if backend == "sqlite":
+        assert (project / "app.db").is_file()  # DATABASE_URL's default in app/settings.py
+
+
+def test_check_finds_a_model_the_revision_does_not_have(tmp_path: Path) -> None:
+    # The check above could pass by comparing nothing: a model change must show up.
+    project = init_project(tmp_path / "notes").directory
+    models = project / "app" / "models.py"
+    models.write_text(
+        models.read_text() + "    pinned: Mapped[bool] = mapped_column(default=False)\n"
+    )
+
+    assert run(project, "make", "migrate").returncode == 0
+    check = run(project, "asqla", "migrations", "check", "--format", "json", env=DEFAULT)
+
+    document = json.loads(check.stdout)
+    assert document["ok"] is False
+    assert [d["operation"] for d in document["differences"]] == ["add_column"]
+    assert "pinned" in document["upgrade_code"]
+
+
+# -- the getting-started page shows the files as they are written --------------------------
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "getting-started.md"
+_TITLED = re.compile(
+    r'^```(?:python|toml) title="(?P<path>[^"]+)"\n(?P<code>.*?)^```$', re.M | re.S
+)
+
+
+def test_the_getting_started_page_shows_the_generated_files(tmp_path: Path) -> None:
+    project = init_project(tmp_path / "notes").directory
+    excerpts = [(m["path"], m["code"]) for m in _TITLED.finditer(GUIDE.read_text())]
+
+    assert len(excerpts) >= 8
+    for path, code in excerpts:
+        assert code in (project / path).read_text(), f"{path} in {GUIDE.name} is out of date"
