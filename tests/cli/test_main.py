@@ -8,13 +8,13 @@ import pytest
 
 from asqla.cli import main
 
-DANGEROUS = '''
+DANGEROUS = """
 from alembic import op
 
 
 def upgrade():
     op.drop_column("users", "email")
-'''
+"""
 
 
 def test_a_command_exit_status_reaches_the_shell(tmp_path: Path) -> None:
