@@ -205,21 +205,35 @@ def test_the_errors_are_asqla_errors() -> None:
 
 def test_the_public_api_is_pinned() -> None:
     assert asqla.doctor.__all__ == [
+        "AUDIT_KINDS",
         "KINDS",
+        "Advice",
+        "AuditFinding",
+        "AuditKind",
+        "AuditReport",
         "DoctorError",
+        "DoctorMiddleware",
         "DoctorOptions",
         "DoctorWarning",
         "Finding",
         "ImplicitIOError",
+        "IndexAdvice",
         "Kind",
         "LazyLoadError",
         "Mode",
+        "Plan",
+        "PlanNode",
         "QueryBudgetExceededError",
         "Report",
+        "ScriptRun",
         "Severity",
         "Statement",
+        "advise",
         "assert_max_queries",
+        "audit_models",
         "doctor",
+        "explain",
+        "run_script",
     ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._app import app, main
 from ._db import db_app
+from ._doctor import doctor_app as _doctor_app
 from ._init import init
 from ._migrations import migrations_app
 
@@ -17,4 +18,5 @@ __all__ = ["app", "main"]
 
 app.add_typer(db_app, name="db")
 app.add_typer(migrations_app, name="migrations")
+app.add_typer(_doctor_app, name="doctor")
 app.command("init")(init)

@@ -48,6 +48,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 from ._eager import eager_paths
 from ._lazy import by_attribute_access, implicit_io_error, strict_error
 from ._records import OPTION, Capture, Execution, Flush, OrmCall, current, next_seq
+from ._slow_plan import explain_slow
 from ._sql import is_transaction_control
 from ._stack import capture_location
 
@@ -147,6 +148,11 @@ def _after_cursor_execute(
     execution: Execution | None = getattr(context, _CONTEXT_ATTRIBUTE, None)
     if execution is not None and execution.duration is None:
         execution.duration = time.perf_counter() - execution.started
+        capture = current.get()
+        threshold = capture.slow_query if capture is not None else None
+        if threshold is not None and execution.duration >= threshold:
+            # Now, on the statement's own connection and in its transaction.
+            execution.plan = explain_slow(conn, statement, parameters, context)
 
 
 def _load(state: InstanceState[Any], context: Any) -> None:

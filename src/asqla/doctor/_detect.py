@@ -31,6 +31,7 @@ from ._findings import SEVERITY_RANK, Finding, Statement
 from ._options import DoctorOptions
 from ._records import Capture, Execution, Flush, OrmCall
 from ._rewrite import batched_select, grouped_count
+from ._slow_plan import describe
 from ._sql import is_count, is_page_walk, is_select, is_transaction_control
 from ._stack import Location, render
 
@@ -247,14 +248,19 @@ def _slow(capture: Capture, options: DoctorOptions) -> list[tuple[int, Finding]]
     )
     found: list[tuple[int, Finding]] = []
     for (sql, location), executions in _group(((e.sql, e.location), e) for e in slow).items():
-        slowest = max(e.duration or 0.0 for e in executions)
+        slowest = max(executions, key=lambda e: e.duration or 0.0)
+        plan, fix = describe(next((e.plan for e in executions if e.plan is not None), None))
         finding = Finding(
             kind="slow_query",
             severity="warning",
             count=len(executions),
             location=render(location),
             statement=sql,
-            detail=f"Slowest run: {slowest * 1000:.1f} ms (threshold {threshold * 1000:g} ms).",
+            fix=fix,
+            detail=(
+                f"Slowest run: {(slowest.duration or 0.0) * 1000:.1f} ms "
+                f"(threshold {threshold * 1000:g} ms).{plan}"
+            ),
         )
         found.append((executions[0].seq, finding))
     return found

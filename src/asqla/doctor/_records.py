@@ -7,12 +7,15 @@ import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.orm import InstanceState, RelationshipProperty
 
 from ._findings import Finding
 from ._stack import Location
+
+if TYPE_CHECKING:
+    from ._slow_plan import SlowPlan
 
 __all__ = ["OPTION", "Capture", "Eager", "Execution", "Flush", "OrmCall", "current", "next_seq"]
 
@@ -71,6 +74,8 @@ class Execution:
     statement: Any
     orm: OrmCall | None
     duration: float | None = None
+    plan: SlowPlan | None = None
+    """Its plan and index advice, taken when it ran over the ``slow_query`` threshold."""
 
 
 @dataclass(eq=False, slots=True)
@@ -88,8 +93,14 @@ class Flush:
 class Capture:
     """The raw record of one doctor scope, fed by the event hooks while it is active."""
 
-    def __init__(self, *, strict: bool, parent: Capture | None) -> None:
+    def __init__(
+        self, *, strict: bool, parent: Capture | None, slow_query: float | None = None
+    ) -> None:
         self.strict: bool = strict or (parent is not None and parent.strict)
+        inherited = parent.slow_query if parent is not None else None
+        thresholds = [t for t in (slow_query, inherited) if t is not None]
+        self.slow_query: float | None = min(thresholds) if thresholds else None
+        """Statements at least this slow are explained while their connection is at hand."""
         self.parent = parent
         self.executions: list[Execution] = []
         self.flushes: list[Flush] = []

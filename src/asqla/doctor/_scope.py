@@ -85,7 +85,9 @@ class doctor:  # a context manager, named like contextlib.suppress
         report = self._report = Report()
         if self.mode == "off":
             return report
-        capture = self._capture = Capture(strict=self.strict_loading, parent=current.get())
+        capture = self._capture = Capture(
+            strict=self.strict_loading, parent=current.get(), slow_query=self.options.slow_query
+        )
         self._token = activate(capture)
         report._live(partial(analyse, capture, self.options), partial(statements, capture))
         return report

@@ -61,7 +61,7 @@ class assert_max_queries:  # an assertion helper, named like one
     def __enter__(self) -> Report:
         if self._token is not None:
             raise RuntimeError("this budget is already active; create one per block")
-        capture = Capture(strict=False, parent=current.get())
+        capture = Capture(strict=False, parent=current.get(), slow_query=self.options.slow_query)
         report = self._report = Report()
         report._live(partial(analyse, capture, self.options), partial(statements, capture))
         self._token = activate(capture)
