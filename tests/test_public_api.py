@@ -67,6 +67,38 @@ PUBLIC = {
         "explain",
         "run_script",
     ],
+    "asqla.migrations": [
+        "AppliedRevision",
+        "EmptyMigrationError",
+        "MigrationError",
+        "MigrationLockError",
+        "MigrationRun",
+        "MigrationSettings",
+        "RevisionInfo",
+        "SchemaDiff",
+        "SchemaDifference",
+        "check",
+        "check_async",
+        "current",
+        "downgrade",
+        "downgrade_async",
+        "heads",
+        "history",
+        "init",
+        "load_config",
+        "new",
+        "run_env",
+        "stamp",
+        "upgrade",
+        "upgrade_async",
+    ],
+    "asqla.migrations.testing": [
+        "assert_no_drift",
+        "assert_single_head",
+        "assert_stairway",
+        "assert_upgrade_downgrade_cycle",
+        "upgrade_database",
+    ],
     "asqla.repository": [
         "OPERATORS",
         "Condition",
@@ -155,3 +187,12 @@ def test_every_error_derives_from_the_root() -> None:
         error = getattr(asqla.exceptions, name)
         assert issubclass(error, asqla.AsqlaError)
         assert name in asqla.exceptions.__doc__, f"{name} is missing from the drawn tree"
+
+
+def test_migration_errors_are_in_the_tree() -> None:
+    import asqla
+    import asqla.migrations
+
+    for name in ("EmptyMigrationError", "MigrationError", "MigrationLockError"):
+        assert getattr(asqla.migrations, name) is getattr(asqla.exceptions, name)
+    assert issubclass(asqla.migrations.EmptyMigrationError, asqla.migrations.MigrationError)

@@ -203,40 +203,6 @@ def test_the_errors_are_asqla_errors() -> None:
     assert issubclass(asqla.doctor.QueryBudgetExceededError, AssertionError)
 
 
-def test_the_public_api_is_pinned() -> None:
-    assert asqla.doctor.__all__ == [
-        "AUDIT_KINDS",
-        "KINDS",
-        "Advice",
-        "AuditFinding",
-        "AuditKind",
-        "AuditReport",
-        "DoctorError",
-        "DoctorMiddleware",
-        "DoctorOptions",
-        "DoctorWarning",
-        "Finding",
-        "ImplicitIOError",
-        "IndexAdvice",
-        "Kind",
-        "LazyLoadError",
-        "Mode",
-        "Plan",
-        "PlanNode",
-        "QueryBudgetExceededError",
-        "Report",
-        "ScriptRun",
-        "Severity",
-        "Statement",
-        "advise",
-        "assert_max_queries",
-        "audit_models",
-        "doctor",
-        "explain",
-        "run_script",
-    ]
-
-
 async def test_a_warning_points_at_the_with_block(seeded: Database) -> None:
     with pytest.warns(DoctorWarning) as caught:
         lines = [line_of(1)]
