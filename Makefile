@@ -31,5 +31,13 @@ docs: $(STAMP)
 
 test: lint typecheck docs pytest
 
+# The Conduit example: migrate a SQLite database (or $DATABASE_URL's), seed it, serve it
+# at http://127.0.0.1:8000 (OpenAPI page at /docs). Seeding is skipped if it has users.
+demo: $(STAMP)
+	cd examples/conduit && export DATABASE_URL="$${DATABASE_URL:-sqlite:///conduit.db}" && \
+		$(CURDIR)/$(BIN)/asqla migrations upgrade && \
+		$(CURDIR)/$(BIN)/python -m conduit.seed && \
+		exec $(CURDIR)/$(BIN)/uvicorn --factory conduit.main:create_app --host 127.0.0.1 --port 8000
+
 clean:
 	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache
