@@ -206,7 +206,7 @@ class ReadRepository(Generic[M]):
                 after=page.after, before=page.before, count=page.count, signer=page.signer,
                 options=page.options,
             )  # fmt: skip
-        return cast(Page[M], paged)
+        return cast("Page[M]", paged)  # a string: subscripting builds a pydantic class
 
     async def count(self, *criteria: Criterion) -> int:
         """Return how many rows match every criterion."""

@@ -114,7 +114,7 @@ def cascades(model: type[Any]) -> bool:
     association rows); a DELETE statement would leave that to the database.
     """
     return any(
-        rel.direction is not MANYTOONE and not rel.passive_deletes
+        rel.direction is not MANYTOONE and not rel.passive_deletes and not rel.viewonly
         for rel in inspect(model).relationships
     )
 
