@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,15 +71,17 @@ async def migration_lock(connection: AsyncConnection, *, wait: float) -> AsyncIt
         await connection.commit()
 
 
-class _ServerLock:
-    async def try_acquire(self, connection: AsyncConnection) -> bool:
-        raise NotImplementedError
+class _ServerLock(ABC):
+    """A named lock on the database server, held by one connection at a time."""
 
-    async def release(self, connection: AsyncConnection) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def try_acquire(self, connection: AsyncConnection) -> bool: ...
 
-    async def holder(self, connection: AsyncConnection) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    async def release(self, connection: AsyncConnection) -> None: ...
+
+    @abstractmethod
+    async def holder(self, connection: AsyncConnection) -> str: ...
 
 
 class _PostgresLock(_ServerLock):
