@@ -1,18 +1,20 @@
 """``asqla init``: the project it writes, and that project passing its own tests.
 
-The end-to-end tests scaffold into ``tmp_path`` and run the generated
-project's tests with this interpreter in a subprocess, on SQLite and, with
-``DATABASE_URL`` pointed at the harness's server, on PostgreSQL and MariaDB.
+The end-to-end tests do what the getting-started page tells a user: build
+asqla from this checkout into a wheel, scaffold a project, create its
+virtualenv, ``make install`` it, and run ``make test`` and the migrations in
+subprocesses, on SQLite and, with ``DATABASE_URL`` pointed at the harness's
+server, on PostgreSQL and MariaDB.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -67,19 +69,25 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return code, out, err
 
 
+ROOT = Path(__file__).resolve().parents[2]  # this checkout
+
+
 def run(
-    project: Path, *args: str | Path, env: dict[str, str] | None = None
+    project: Path, *args: str | Path, venv: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``args`` in ``project`` with this venv first on PATH and no database variable set."""
+    """Run ``args`` in ``project`` as a shell with ``venv`` activated would.
+
+    No database variable, no ``PYTHONPATH`` and no pytest option of this run
+    leaks in: what the project needs comes from ``venv`` and its own files.
+    """
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key != "DATABASE_URL" and not key.startswith(("ASQLA_", "PYTEST_"))
+        if key not in {"DATABASE_URL", "PYTHONPATH", "VIRTUAL_ENV"}
+        and not key.startswith(("ASQLA_", "PYTEST_"))
     }
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
-    environment["PYTHON"] = sys.executable  # the Makefile's interpreter
-    environment["PYTHONPATH"] = str(project)
-    environment["PYTEST_ADDOPTS"] = " ".join(["-p", "no:cacheprovider", *plugin_args()])
+    environment["VIRTUAL_ENV"] = str(venv)
+    environment["PATH"] = f"{venv / 'bin'}{os.pathsep}{environment['PATH']}"
     environment.update(env or {})
     return subprocess.run(
         [str(arg) for arg in args],
@@ -87,15 +95,14 @@ def run(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=False,
     )
 
 
-def plugin_args() -> list[str]:
-    """``-p`` for the plugin, unless installing asqla registered it already (pytest11)."""
-    installed = importlib.metadata.entry_points(group="pytest11", name="asqla")
-    return [] if installed else ["-p", "asqla.testing._plugin"]
+def transcript(result: subprocess.CompletedProcess[str]) -> str:
+    """The command and all it printed, for an assertion's message."""
+    return f"$ {' '.join(map(str, result.args))}\n{result.stdout}{result.stderr}"
 
 
 def server_env(backend: str, database_url: str) -> dict[str, str]:
@@ -199,48 +206,122 @@ def test_the_generated_code_is_lint_clean(tmp_path: Path) -> None:
     assert form.returncode == 0, form.stdout
 
 
-# -- end to end: the project passes its own tests --------------------------------------------
+# -- end to end: installed in a new virtualenv, the project passes its own tests -----------
+
+
+@dataclass(frozen=True)
+class Installed:
+    project: Path
+    venv: Path
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """A project from ``asqla init``, installed by its own ``make install``, as a user would.
+
+    asqla is a wheel built from this checkout and installed first into the
+    project's new ``.venv``: ``make install`` then finds it there and takes
+    everything else (FastAPI, the drivers, pytest) from the package index. No
+    ``PYTHONPATH`` and no ``-p`` option: the pytest plugin must come from the
+    wheel's ``pytest11`` entry point.
+    """
+    root = tmp_path_factory.mktemp("init")
+    project = init_project(root / "notes").directory
+    venv = project / ".venv"
+
+    def step(*args: str | Path) -> None:
+        result = run(project, *args, venv=venv)
+        assert result.returncode == 0, transcript(result)
+
+    step(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", root, ROOT)
+    (wheel,) = root.glob("asqla-*.whl")
+    step(sys.executable, "-m", "venv", venv)
+    step(venv / "bin" / "python", "-m", "pip", "install", "--quiet", f"{wheel}[fastapi,sqlite]")
+    step("make", "install")
+    return Installed(project=project, venv=venv)
+
+
+def test_the_project_runs_on_the_asqla_it_installed(installed: Installed) -> None:
+    where = run(
+        installed.project,
+        "python",
+        "-c",
+        "import asqla, app; print(asqla.__file__); print(app.__file__)",
+        venv=installed.venv,
+    )
+
+    assert where.returncode == 0, transcript(where)
+    asqla_file, app_file = map(Path, where.stdout.split())
+    assert asqla_file.is_relative_to(installed.venv)  # the wheel, not this checkout
+    assert app_file.is_relative_to(installed.project)  # the project, installed editable
 
 
 async def test_the_generated_project_passes_its_tests(
-    backend: str, database_url: str, tmp_path: Path
+    backend: str, database_url: str, installed: Installed
 ) -> None:
-    project = init_project(tmp_path / "notes").directory
+    result = run(
+        installed.project,
+        "make",
+        "test",
+        venv=installed.venv,
+        env=server_env(backend, database_url),
+    )
 
-    result = run(project, "make", "test", env=server_env(backend, database_url))
-
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, transcript(result)
     assert f"{TESTS_IN_PROJECT} passed" in result.stdout
+    assert "pip install" not in result.stdout  # `make install` already did it
 
 
 async def test_the_initial_revision_matches_the_models(
-    backend: str, database_url: str, tmp_path: Path
+    backend: str, database_url: str, installed: Installed
 ) -> None:
-    project = init_project(tmp_path / "notes").directory
     env = server_env(backend, database_url)
 
-    upgrade = run(project, "make", "migrate", env=env)
+    upgrade = run(installed.project, "make", "migrate", venv=installed.venv, env=env)
     # The Makefile's default DATABASE_URL, for SQLite.
-    check = run(project, "asqla", "migrations", "check", "--format", "json", env=env or DEFAULT)
+    check = run(
+        installed.project,
+        "asqla",
+        "migrations",
+        "check",
+        "--format",
+        "json",
+        venv=installed.venv,
+        env=env or DEFAULT,
+    )
 
-    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert upgrade.returncode == 0, transcript(upgrade)
+    assert check.returncode == 0, transcript(check)
     assert json.loads(check.stdout)["ok"] is True
     if backend == "sqlite":
-        assert (project / "app.db").is_file()  # DATABASE_URL's default in app/settings.py
+        assert (installed.project / "app.db").is_file()  # DATABASE_URL's default
 
 
-def test_check_finds_a_model_the_revision_does_not_have(tmp_path: Path) -> None:
-    # The check above could pass by comparing nothing: a model change must show up.
+def test_check_finds_a_model_the_revision_does_not_have(
+    installed: Installed, tmp_path: Path
+) -> None:
+    # The check above could pass by comparing nothing: a model change must show up. A second
+    # project, so that the installed one stays as written; asqla puts its directory first on
+    # sys.path, ahead of the installed project.
     project = init_project(tmp_path / "notes").directory
     models = project / "app" / "models.py"
     models.write_text(
         models.read_text() + "    pinned: Mapped[bool] = mapped_column(default=False)\n"
     )
 
-    assert run(project, "make", "migrate").returncode == 0
-    check = run(project, "asqla", "migrations", "check", "--format", "json", env=DEFAULT)
+    upgrade = run(project, "asqla", "migrations", "upgrade", venv=installed.venv, env=DEFAULT)
+    check = run(
+        project,
+        "asqla",
+        "migrations",
+        "check",
+        "--format",
+        "json",
+        venv=installed.venv,
+        env=DEFAULT,
+    )
 
+    assert upgrade.returncode == 0, transcript(upgrade)
     document = json.loads(check.stdout)
     assert document["ok"] is False
     assert [d["operation"] for d in document["differences"]] == ["add_column"]
