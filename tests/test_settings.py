@@ -348,3 +348,54 @@ def test_model_dump_hides_the_password() -> None:
     assert "s3cret-pw" not in str(settings.model_dump())
     assert "s3cret-pw" not in settings.model_dump_json()
     assert settings.url.get_secret_value() == "postgresql+asyncpg://app:s3cret-pw@db.internal/app"
+
+
+# -- a misspelt variable fails loudly ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("ASQLA_POOL_SIZ", "ASQLA_POOL_SIZE"),
+        ("ASQLA_POOLSIZE", "ASQLA_POOL_SIZE"),
+        ("ASQLA_STATMENT_TIMEOUT", "ASQLA_STATEMENT_TIMEOUT"),
+        ("ASQLA_DATABSE_URL", "ASQLA_DATABASE_URL"),
+        ("asqla_max_overflow_", "ASQLA_MAX_OVERFLOW"),
+    ],
+)
+def test_a_misspelt_option_names_the_one_it_resembles(
+    monkeypatch: pytest.MonkeyPatch, variable: str, meant: str
+) -> None:
+    monkeypatch.setenv(variable, "20")
+
+    with pytest.raises(ConfigurationError) as caught:
+        DatabaseSettings(url="sqlite:///x.db")
+
+    message = str(caught.value)
+    assert f"{variable} is not an asqla setting" in message
+    assert f"Rename it to {meant}" in message
+    assert "ASQLA_COMMAND_TIMEOUT" in message  # the list of what exists
+
+
+def test_a_misspelt_option_in_a_subclass_is_caught_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    class AppSettings(DatabaseSettings):
+        replica_url: str = ""
+
+    monkeypatch.setenv("ASQLA_REPLICA_URL", "x")
+    assert AppSettings(url="sqlite:///x.db").replica_url == "x"  # its own field is known
+    monkeypatch.setenv("ASQLA_REPLICA_UR", "x")
+
+    with pytest.raises(ConfigurationError, match="Rename it to ASQLA_REPLICA_URL"):
+        AppSettings(url="sqlite:///x.db")
+
+
+@pytest.mark.parametrize(
+    "variable", ["ASQLA_CURSOR_SECRET", "ASQLA_REQUIRE_BACKENDS", "ASQLA_SOMETHING_ELSE"]
+)
+def test_other_asqla_variables_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # asqla's own variables outside the settings, and names close to no option.
+    monkeypatch.setenv(variable, "x" * 32)
+
+    assert DatabaseSettings(url="sqlite:///x.db").pool_size is None

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -32,7 +33,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._health_check import diagnose, is_local_host, scrub
-from ._url import mask_url
+from ._url import mask_url, parse_database_url
 from .engine import create_engine
 from .exceptions import ConfigurationError, DriverNotInstalledError
 from .settings import DatabaseSettings
@@ -57,6 +58,7 @@ Problem = Literal[
     "tls_failed",
     "too_many_connections",
     "invalid_url",
+    "invalid_settings",
     "driver_missing",
     "error",
 ]
@@ -247,7 +249,7 @@ async def check_database(
             backend="unknown",
             driver="unknown",
             reachable=False,
-            problem="driver_missing" if isinstance(exc, DriverNotInstalledError) else "invalid_url",
+            problem=_configuration_problem(exc, url),
             reason=str(exc),
         )
     sa_url = settings.sqlalchemy_url
@@ -457,3 +459,18 @@ def _missing_sqlite_file(url: URL) -> str | None:
         "relative to the working directory, sqlite:////absolute/path.db is absolute. "
         "Run the migrations to create it."
     )
+
+
+def _configuration_problem(exc: Exception, url: str | DatabaseSettings | None) -> Problem:
+    """``driver_missing``, ``invalid_url``, or ``invalid_settings`` when the URL alone is fine."""
+    if isinstance(exc, DriverNotInstalledError):
+        return "driver_missing"
+    if url is None:  # the settings' own variables, in their order
+        url = os.environ.get("ASQLA_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not isinstance(url, str):
+        return "invalid_url"
+    try:
+        parse_database_url(url)
+    except ConfigurationError:
+        return "invalid_url"
+    return "invalid_settings"

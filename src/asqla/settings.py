@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -16,6 +18,9 @@ from .presets import PRESETS, EnginePreset, PresetName
 
 __all__ = ["DatabaseSettings"]
 
+# Variables asqla reads outside the settings: not misspellings of a setting.
+_OTHER_VARIABLES = frozenset({"ASQLA_CURSOR_SECRET"})
+
 
 class DatabaseSettings(BaseSettings):
     """Database settings read from the environment.
@@ -23,7 +28,9 @@ class DatabaseSettings(BaseSettings):
     ``DATABASE_URL`` names the database (``ASQLA_DATABASE_URL``, if set, wins
     over it); every other option is ``ASQLA_``-prefixed: ``ASQLA_PRESET=worker``,
     ``ASQLA_POOL_SIZE=20``, ``ASQLA_ECHO=true``. Options left unset come from the
-    preset.
+    preset. A variable that looks like a misspelt option (``ASQLA_POOL_SIZ``)
+    raises [`ConfigurationError`][asqla.ConfigurationError] naming the option
+    it resembles, rather than leaving the option silently at its default.
 
     The URL is checked when the settings are built: a URL that cannot work
     raises [`ConfigurationError`][asqla.ConfigurationError] naming the problem, the supported
@@ -79,6 +86,34 @@ class DatabaseSettings(BaseSettings):
         # model_dump() and model_dump_json(), which end up in logs.
         url = parse_database_url(value.get_secret_value())
         return SecretStr(render_url(url, hide_password=False))
+
+    @model_validator(mode="after")
+    def _check_environment(self) -> Self:
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        if not prefix:
+            return self
+        options: set[str] = set()
+        for name, field in type(self).model_fields.items():
+            alias = field.validation_alias
+            if alias is None:
+                options.add(f"{prefix}{name}".upper())
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+            options.update(choice.upper() for choice in choices if isinstance(choice, str))
+        known = options | _OTHER_VARIABLES
+        candidates = sorted(name for name in known if name.startswith(prefix))
+        for variable in sorted(os.environ):
+            upper = variable.upper()
+            if not upper.startswith(prefix) or upper in known:
+                continue
+            close = difflib.get_close_matches(upper, candidates, n=1, cutoff=0.8)
+            if close:
+                raise ConfigurationError(
+                    f"The environment variable {variable} is not an asqla setting, and the "
+                    f"setting it resembles, {close[0]}, is left at its default. Rename it to "
+                    f"{close[0]} (or unset it). The settings are: "
+                    f"{', '.join(sorted(o for o in options if o.startswith(prefix)))}."
+                )
+        return self
 
     @property
     def sqlalchemy_url(self) -> URL:

@@ -458,3 +458,15 @@ def test_the_documented_json_has_the_real_shape(database_url: str) -> None:
 def test_every_problem_code_is_documented() -> None:
     text = CLI_DOCS.read_text()
     assert [code for code in get_args(Problem) if f"| `{code}` |" not in text] == []
+
+
+def test_a_misspelt_setting_is_named_not_blamed_on_the_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ASQLA_POOL_SIZ", "20")
+
+    code, document = check_json(f"sqlite:///{tmp_path / 'app.db'}")
+
+    assert code == 1
+    assert document["problem"] == "invalid_settings"
+    assert "Rename it to ASQLA_POOL_SIZE" in str(document["reason"])

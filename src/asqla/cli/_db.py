@@ -33,6 +33,7 @@ _PROBLEMS = {
     "tls_failed": "the TLS handshake failed",
     "too_many_connections": "the server is at its connection limit",
     "invalid_url": "the URL cannot be used",
+    "invalid_settings": "the settings cannot be used",
     "driver_missing": "the driver is not installed",
     "error": "the connection failed",
 }
