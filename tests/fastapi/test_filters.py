@@ -154,3 +154,82 @@ async def test_a_badly_typed_value_is_a_validation_error(
     assert response.status_code == 422
     naive = await make_client(app).get("/books?created_at__lt=2024-01-01T00:00:00")
     assert naive.status_code == 422
+
+
+# -- aliases: the API's own names for filters --------------------------------------------------
+
+AliasedFilters = filter_params(Books, aliases={"name": "title", "q": "title__contains"})
+
+
+@pytest.fixture
+async def aliased_app(app: FastAPI) -> FastAPI:
+    @app.get("/aliased")
+    async def aliased(
+        session: Session, filters: Annotated[FilterSet, Depends(AliasedFilters)]
+    ) -> list[str]:
+        return [row.title for row in await Books(session).list(filters, sort="title")]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param("?name=Dune", ["Dune"], id="eq"),
+        pytest.param("?q=m", ["Emma"], id="operator"),
+        pytest.param("?pages__gt=500", ["Dune"], id="not-aliased"),
+        pytest.param("", ["Dune", "Emma"], id="none"),
+    ],
+)
+async def test_an_aliased_filter_is_read_under_its_alias(
+    aliased_app: FastAPI, make_client: MakeClient, query: str, expected: list[str]
+) -> None:
+    response = await make_client(aliased_app).get(f"/aliased{query}")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == expected
+
+
+async def test_an_aliased_filter_is_not_read_under_its_own_name(
+    aliased_app: FastAPI, make_client: MakeClient
+) -> None:
+    response = await make_client(aliased_app).get("/aliased?title=Dune")
+
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "['title']" in detail
+    assert "`name` is `title`. `q` is `title__contains`." in detail
+
+
+def test_aliases_show_in_the_openapi_schema(aliased_app: FastAPI) -> None:
+    operation = aliased_app.openapi()["paths"]["/aliased"]["get"]
+
+    assert sorted(p["name"] for p in operation["parameters"]) == [
+        "created_at__lt",
+        "name",
+        "pages__gt",
+        "pages__in",
+        "q",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("aliases", "message"),
+    [
+        pytest.param(
+            {"author": "author.username"},
+            r"maps 'author' to 'author.username', which is not a filter of Books \(\[",
+            id="unknown-filter",
+        ),
+        pytest.param(
+            {"pages__gt": "title"},
+            r"gives 'title' the name 'pages__gt', which is already the 'pages__gt' filter's",
+            id="taken-name",
+        ),
+    ],
+)
+def test_a_bad_alias_is_refused_when_the_dependency_is_made(
+    aliases: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        filter_params(Books, aliases=aliases)

@@ -26,7 +26,7 @@ typo such as ``?titel=x`` would otherwise return every row.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from fastapi import Query, Request
@@ -39,21 +39,34 @@ __all__ = ["filter_params", "sort_param"]
 
 
 def filter_params(
-    repository: type[Repository[Any]], *, strict: bool = True
+    repository: type[Repository[Any]],
+    *,
+    strict: bool = True,
+    aliases: Mapping[str, str] | None = None,
 ) -> Callable[..., Coroutine[Any, Any, FilterSet]]:
     """Return a dependency that parses ``repository.filters`` from the query string.
 
     Use it as ``filters: Annotated[FilterSet, Depends(filter_params(Repo))]``.
     With ``strict`` (the default), a query parameter that no part of the
     endpoint declares raises [`FilterError`][asqla.FilterError] (HTTP 400).
+
+    ``aliases`` gives a filter another query parameter name, for an API whose
+    names are fixed: ``aliases={"tag": "tags.name", "author":
+    "author.username"}`` reads ``?tag=dragons`` as the ``tags.name`` filter.
+    An aliased filter is taken under its alias only.
+
+    Raises:
+        ValueError: An alias names no declared filter, or takes the name of
+            another filter.
     """
     model, spec = repository.model, repository.filters
     keys = spec.parameters(model)
+    public = _public_names(repository.__name__, keys, aliases or {})
     names = {f"filter_{index}": key for index, key in enumerate(keys)}
 
     async def dependency(request: Request, **values: Any) -> FilterSet:
         if strict:
-            _refuse_undeclared(request, spec.allowed)
+            _refuse_undeclared(request, spec.allowed, aliases or {})
         given = {names[name]: value for name, value in values.items() if value is not None}
         return spec.parse(model, given)
 
@@ -63,7 +76,7 @@ def filter_params(
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=Query(None, alias=key, description=_describe(key)),
+                default=Query(None, alias=public[key], description=_describe(key)),
                 annotation=keys[key] | None,
             )
             for name, key in names.items()
@@ -72,6 +85,27 @@ def filter_params(
     dependency.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     dependency.__name__ = f"{repository.__name__}_filters"
     return dependency
+
+
+def _public_names(
+    repository: str, keys: Mapping[str, Any], aliases: Mapping[str, str]
+) -> dict[str, str]:
+    """Each filter key's query parameter name: its alias, or itself."""
+    public = {key: key for key in keys}
+    for alias, key in aliases.items():
+        if key not in keys:
+            raise ValueError(
+                f"filter_params({repository}, aliases=...) maps {alias!r} to {key!r}, which "
+                f"is not a filter of {repository} ({sorted(keys)}). Declare it in "
+                f"{repository}.filters, or alias one of those."
+            )
+        if alias in keys and alias != key:
+            raise ValueError(
+                f"filter_params({repository}, aliases=...) gives {key!r} the name {alias!r}, "
+                f"which is already the {alias!r} filter's. Choose another name."
+            )
+        public[key] = alias
+    return public
 
 
 def sort_param(
@@ -110,15 +144,18 @@ def _describe(key: str) -> str:
     return f"Filter: {field} {operator} this value."
 
 
-def _refuse_undeclared(request: Request, allowed: dict[str, list[str]]) -> None:
+def _refuse_undeclared(
+    request: Request, allowed: dict[str, list[str]], aliases: Mapping[str, str]
+) -> None:
     known = _declared_query_names(request)
     if known is None:
         return
     undeclared = [key for key in request.query_params if key not in known]
     if undeclared:
+        renamed = "".join(f" `{alias}` is `{key}`." for alias, key in sorted(aliases.items()))
         raise FilterError(
             f"Unknown query parameter(s) {undeclared!r}. Filters are `field` (equality) or "
-            f"`field__operator`, among {allowed!r}.",
+            f"`field__operator`, among {allowed!r}.{renamed}",
             allowed=allowed,
         )
 
