@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from asqla import Database
+from asqla import CommitFailedError, ConflictError, Database
 from asqla.fastapi import Session
 
 MakeApp = Callable[..., FastAPI]
@@ -228,5 +228,94 @@ async def test_conflict_in_the_final_flush_is_a_409_and_nothing_is_saved(
     response = await client.post("/items/ada/unflushed")
     assert response.status_code == 409
     assert response.json()["error"] == "unique_violation"
+    assert await saved_names(db) == ["ada"]
+    assert db.status().checked_out == 0
+
+
+# -- the app's own exception handlers answer a failed commit ---------------------------------
+
+
+async def deferred_violation_app(backend: str, db: Database, make_app: MakeApp) -> FastAPI:
+    """An app whose POST /violate passes every statement and fails at COMMIT."""
+    async with db.session() as session:
+        for statement in DEFERRED_SCHEMA[backend]:
+            await session.execute(text(statement))
+        await session.execute(text("INSERT INTO deferred_child (id, name) VALUES (1, 'ada')"))
+    app = make_app(db)
+
+    @app.post("/violate", status_code=201)
+    async def violate(session: Session) -> dict[str, bool]:
+        for statement in DEFERRED_VIOLATION[backend]:
+            await session.execute(text(statement))
+        await session.flush()
+        return {"saved": True}
+
+    return app
+
+
+def api_error(request: Request, exc: Exception) -> JSONResponse:
+    """The API's own error format, such as the RealWorld spec's."""
+    return JSONResponse({"errors": {"body": [type(exc).__name__]}}, status_code=500)
+
+
+async def async_api_error(request: Request, exc: Exception) -> JSONResponse:
+    return api_error(request, exc)
+
+
+@pytest.mark.backends("postgresql", "sqlite")
+@pytest.mark.parametrize("handler", [async_api_error, api_error], ids=["async", "sync"])
+async def test_the_apps_commit_failed_handler_gives_the_answer(
+    backend: str,
+    db: Database,
+    make_app: MakeApp,
+    make_client: MakeClient,
+    handler: Callable[[Request, Exception], object],
+) -> None:
+    app = await deferred_violation_app(backend, db, make_app)
+    app.add_exception_handler(CommitFailedError, handler)  # type: ignore[arg-type]
+
+    response = await make_client(app).post("/violate")
+
+    assert response.status_code == 500
+    assert response.json() == {"errors": {"body": ["CommitFailedError"]}}
+    async with db.session() as session:  # and still nothing was saved
+        assert (await session.scalar(text("SELECT COUNT(*) FROM deferred_parent"))) == 0
+    assert db.status().checked_out == 0
+
+
+@pytest.mark.backends("postgresql", "sqlite")
+async def test_a_failing_handler_falls_back_to_asqlas_answer(
+    backend: str,
+    db: Database,
+    make_app: MakeApp,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = await deferred_violation_app(backend, db, make_app)
+
+    @app.exception_handler(CommitFailedError)
+    async def broken(request: Request, exc: CommitFailedError) -> JSONResponse:
+        raise RuntimeError("the handler has a bug")
+
+    response = await make_client(app).post("/violate")
+
+    assert response.status_code == 500
+    assert response.json()["error"] == "commit_failed"
+    assert any("the exception handler" in r.getMessage() for r in caplog.records)
+    assert db.status().checked_out == 0
+
+
+async def test_the_apps_conflict_handler_answers_the_final_flush(
+    db: Database, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    @app.exception_handler(ConflictError)
+    async def conflict(request: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse({"errors": {"name": ["has already been taken"]}}, status_code=422)
+
+    assert (await client.post("/items/ada/unflushed")).status_code == 201
+    response = await client.post("/items/ada/unflushed")
+
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"name": ["has already been taken"]}}
     assert await saved_names(db) == ["ada"]
     assert db.status().checked_out == 0

@@ -5,25 +5,35 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..exceptions import (
     AsqlaError,
+    CommitFailedError,
     ConflictError,
     DatabaseUnavailableError,
     InvalidQueryError,
     InvalidRowError,
     NotFoundError,
 )
-from ._unit_of_work import RETRY_AFTER_SECONDS, error_code
+from ._unit_of_work import (
+    RETRY_AFTER_SECONDS,
+    commit_failure_response,
+    error_code,
+    log_commit_failure,
+)
 
 __all__ = ["add_exception_handlers", "asqla_exception_handler"]
 
 logger = logging.getLogger("asqla.fastapi")
 
 
-async def asqla_exception_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Answer an asqla error: 400, 404, 409, 503 with ``Retry-After``, or 500.
+async def asqla_exception_handler(request: Request, exc: Exception) -> Response:
+    """Answer an asqla error: 400, 404, 409, 422, 503 with ``Retry-After``, or 500.
+
+    A [`CommitFailedError`][asqla.CommitFailedError] gets the unit of work's
+    own answer (500 ``commit_failed``, or 503 when the database was
+    unavailable).
 
     The body is ``{"detail": ..., "error": ...}`` where ``error`` is a stable
     code such as ``"unique_violation"`` or ``"pool_timeout"``; a 400 for an
@@ -44,6 +54,9 @@ async def asqla_exception_handler(request: Request, exc: Exception) -> JSONRespo
         return JSONResponse({"detail": str(exc), "error": code}, status_code=404)
     if isinstance(exc, ConflictError):
         return JSONResponse({"detail": str(exc), "error": code}, status_code=409)
+    if isinstance(exc, CommitFailedError):  # from the unit of work, before the response
+        log_commit_failure(exc)
+        return commit_failure_response(exc)
     if isinstance(exc, DatabaseUnavailableError):
         logger.warning("asqla: %s", exc)
         return JSONResponse(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import inspect
 import logging
 import re
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._session import AsyncSession, shielded
@@ -117,7 +121,11 @@ class UnitOfWorkMiddleware:
     before the client sees a status code. If COMMIT fails, the client gets a
     500 (or a 503 with ``Retry-After`` when the database is unavailable)
     instead of the response the endpoint produced: a 2xx is never sent for
-    data that was not saved. An exception raised by the endpoint, an
+    data that was not saved. That answer comes from the app's exception
+    handler for [`CommitFailedError`][asqla.CommitFailedError] (or for the
+    [`ConflictError`][asqla.ConflictError] of the final flush), registered the
+    usual way with ``@app.exception_handler(...)``, when it has one, so that
+    it can take the API's own error format. An exception raised by the endpoint, an
     ``HTTPException`` included, rolls back. Connections are released when the
     response has been sent, which for a streaming response is when the stream
     ends or the client goes away.
@@ -148,7 +156,7 @@ class UnitOfWorkMiddleware:
                     await unit.commit()
                 except (CommitFailedError, ConflictError) as exc:
                     replaced = True
-                    await _send_commit_failure(send, exc)
+                    await _answer_commit_failure(scope, receive, send, exc)
                     return
             await send(message)
 
@@ -161,27 +169,75 @@ class UnitOfWorkMiddleware:
             await unit.close()
 
 
-async def _send_commit_failure(send: Send, exc: CommitFailedError | ConflictError) -> None:
-    unavailable = isinstance(exc.__cause__, DatabaseUnavailableError)
+async def _answer_commit_failure(
+    scope: Scope, receive: Receive, send: Send, exc: CommitFailedError | ConflictError
+) -> None:
+    """Send the app's exception handler's response for ``exc``, or asqla's own."""
+    handler = _exception_handler(scope, exc)
+    if handler is not None:
+        request = Request(scope, receive)
+        try:
+            if inspect.iscoroutinefunction(handler):
+                response = await handler(request, exc)
+            else:
+                response = await run_in_threadpool(handler, request, exc)
+        except Exception as failure:
+            logger.error(
+                "asqla: the exception handler %r failed on %s; sending asqla's own response",
+                handler,
+                type(exc).__name__,
+                exc_info=failure,
+            )
+        else:
+            if isinstance(response, Response):
+                await response(scope, receive, send)
+                return
+            logger.error(
+                "asqla: the exception handler %r returned %r, not a Response; sending "
+                "asqla's own response",
+                handler,
+                type(response).__name__,
+            )
+    log_commit_failure(exc)
+    await commit_failure_response(exc)(scope, receive, send)
+
+
+def _exception_handler(scope: Scope, exc: BaseException) -> Any:
+    """The handler the app registered for ``exc``'s class or a base of it, as Starlette finds it."""
+    handlers = getattr(scope.get("app"), "exception_handlers", None)
+    if not isinstance(handlers, dict):
+        return None
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+def commit_failure_response(exc: CommitFailedError | ConflictError) -> Response:
+    """asqla's answer when the unit of work could not commit.
+
+    409 for a conflict found by the final flush; for a failed COMMIT, 503 with
+    ``Retry-After`` when the database was unavailable, else 500, with a message
+    that tells the client nothing was saved and keeps the cause in the log.
+    """
     if isinstance(exc, ConflictError):
-        logger.info("asqla: the request's changes conflict with saved data: %s", exc)
-        status, payload = 409, {"detail": str(exc), "error": error_code(exc)}
-    else:
-        logger.error("asqla: %s", exc, exc_info=exc)
-        status = 503 if unavailable else 500
-        payload = {
+        return JSONResponse({"detail": str(exc), "error": error_code(exc)}, status_code=409)
+    unavailable = isinstance(exc.__cause__, DatabaseUnavailableError)
+    return JSONResponse(
+        {
             "detail": "The changes could not be saved; nothing was saved. Retry the request.",
             "error": "commit_failed",
-        }
-    body = json.dumps(payload).encode()
-    headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if unavailable:
-        headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+        },
+        status_code=503 if unavailable else 500,
+        headers={"Retry-After": RETRY_AFTER_SECONDS} if unavailable else None,
+    )
+
+
+def log_commit_failure(exc: CommitFailedError | ConflictError) -> None:
+    if isinstance(exc, ConflictError):
+        logger.info("asqla: the request's changes conflict with saved data: %s", exc)
+    else:
+        logger.error("asqla: %s", exc, exc_info=exc)
 
 
 def error_code(exc: BaseException) -> str:
