@@ -7,7 +7,8 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import text
@@ -96,7 +97,9 @@ POOLED = {
 
 
 @pytest.mark.parametrize("preset", sorted(POOLED))
-async def test_pooled_presets_build_the_documented_pool(database_url: str, preset: str) -> None:
+async def test_pooled_presets_build_the_documented_pool(
+    backend: str, database_url: str, preset: str
+) -> None:
     engine = create_engine(DatabaseSettings(url=database_url, preset=preset))  # type: ignore[arg-type]
     try:
         pool: Any = engine.pool
@@ -106,9 +109,22 @@ async def test_pooled_presets_build_the_documented_pool(database_url: str, prese
         assert pool._max_overflow == overflow
         assert pool.timeout() == timeout
         assert pool._recycle == recycle
-        assert pool._pre_ping is pre_ping
+        # SQLite has no server to drop a connection: no ping, unless asked for.
+        assert pool._pre_ping is (pre_ping and backend != "sqlite")
     finally:
         await engine.dispose()
+
+
+async def test_sqlite_pings_only_when_asked_to(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    asked = create_engine(DatabaseSettings(url=url, pool_pre_ping=True))
+    default = create_engine(DatabaseSettings(url=url))
+    try:
+        assert cast(Any, asked.pool)._pre_ping is True
+        assert cast(Any, default.pool)._pre_ping is False
+    finally:
+        await asked.dispose()
+        await default.dispose()
 
 
 async def test_serverless_preset_has_no_pool(database_url: str) -> None:

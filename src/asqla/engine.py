@@ -29,7 +29,8 @@ def create_engine(settings: DatabaseSettings | str) -> AsyncEngine:
 
     - SQLite on disk: WAL journal, ``busy_timeout``, ``foreign_keys=ON``, and
       transactions that write begin with ``BEGIN IMMEDIATE`` so that
-      concurrent writers wait for the lock instead of failing.
+      concurrent writers wait for the lock instead of failing; no
+      ``pool_pre_ping`` unless the settings ask for it.
     - SQLite in memory: one shared database that every session sees.
     - MySQL/MariaDB: utf8mb4, strict SQL mode, UTC session time zone, and a
       pool recycle shorter than the server's ``wait_timeout``.
@@ -55,6 +56,10 @@ def create_engine(settings: DatabaseSettings | str) -> AsyncEngine:
         "pool_pre_ping": preset.pool_pre_ping,
         "hide_parameters": False,
     }
+    if backend == "sqlite" and settings.pool_pre_ping is None:
+        # A file has no server that could drop the connection: a ping would
+        # only cost each checkout a round trip to aiosqlite's thread.
+        kwargs["pool_pre_ping"] = False
     memory_anchor: sqlite3.Connection | None = None
     if backend == "sqlite" and _is_memory(url):
         url, memory_anchor = _shared_memory_url(url)
