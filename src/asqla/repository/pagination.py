@@ -18,7 +18,6 @@ key says otherwise with ``nulls_first()`` / ``nulls_last()``.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
@@ -28,24 +27,20 @@ from sqlalchemy import (
     Column,
     Select,
     and_,
-    event,
     false,
-    func,
-    inspect,
-    literal_column,
     or_,
     type_coerce,
 )
-from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Dialect, FrozenResult, Result, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, Label, UnaryExpression
 from sqlalchemy.sql.schema import Table
-from sqlalchemy.types import NullType, String
+from sqlalchemy.types import NullType
 
 from ..exceptions import InvalidQueryError
+from ._count import count_rows, primary_key_of
 from ._cursor import CursorSigner, decode_cursor, default_signer, encode_cursor
 
 __all__ = [
@@ -140,13 +135,16 @@ async def paginate_offset(
 
     The rows are ordered by ``sort``, or by the statement's own ``ORDER BY``
     if there is no ``sort`` (giving both is an error), and then by the
-    primary key, so that pages never overlap. ``Page.next``
-    and ``Page.previous`` are offsets. ``total`` comes from ``count``:
-    ``"exact"`` runs ``COUNT(*)`` over the statement, ``"none"`` skips it,
-    and ``"estimate"`` reads the row estimate of PostgreSQL's planner
-    (``EXPLAIN``) at the cost of planning the query; on the other backends
-    it counts exactly. Either count is skipped when the page itself shows
-    the total (the last page, or a first page that is not full).
+    primary key (in the direction of the last key of ``sort``, ascending
+    after the statement's own order), so that pages never overlap.
+    ``Page.next`` and ``Page.previous`` are offsets. ``total`` comes from
+    ``count``: ``"exact"`` runs ``COUNT(*)`` over the statement (over its
+    primary key alone when it selects one entity, and without its ``ORDER
+    BY`` or ``FOR UPDATE``), ``"none"`` skips it, and ``"estimate"`` reads
+    the row estimate of PostgreSQL's planner (``EXPLAIN``) at the cost of
+    planning the query; on the other backends it counts exactly. Either
+    count is skipped when the page itself shows the total (the last page,
+    or a first page that is not full).
 
     Raises:
         InvalidQueryError: ``limit`` is not between 1 and ``options.max_limit``,
@@ -181,7 +179,7 @@ async def paginate_offset(
     items: list[Any] = [row[0] for row in rows[:limit]] if width == 1 else rows[:limit]
     # The last page shows the total, unless it is empty past the end.
     complete = not more and (bool(items) or offset == 0)
-    total = await _count(
+    total = await count_rows(
         session, statement, count, options, seen=offset + len(items), complete=complete
     )
     return Page.model_construct(
@@ -209,9 +207,11 @@ async def paginate_keyset(
 
     Rows are ordered by ``sort`` and then by the primary key of the
     statement's first entity (or table), which is added unless ``sort``
-    already ends with it, so the order is total. Keys may mix ascending and
-    descending. Without a cursor the first page comes back. ``after=page.next``
-    gives the page that follows; ``before=page.previous`` the page that
+    names it already, so the order is total; it runs in the direction of
+    the last key, so that an index on ``(created_at, id)`` serves
+    ``created_at DESC, id DESC``. Keys may mix ascending and descending.
+    Without a cursor the first page comes back. ``after=page.next`` gives
+    the page that follows; ``before=page.previous`` the page that
     precedes, its items still in the sort order. ``next`` is ``None`` on the
     last page and ``previous`` on the first; an empty page has neither.
 
@@ -266,7 +266,7 @@ async def paginate_keyset(
         rows.reverse()
     items = _items(frozen, rows, width)
     has_next, has_previous = (True, more) if backward else (more, cursor is not None)
-    total = await _count(
+    total = await count_rows(
         session,
         statement,
         count,
@@ -333,32 +333,36 @@ def _dialect(session: AsyncSession, statement: Select[Any]) -> Dialect:
 
 
 def _keys(statement: Select[Any], sort: Sequence[SortKey], *, required: bool) -> list[_Key]:
-    keys = [_parse(item) for item in sort]
     primary_key = _primary_key(statement)
-    if primary_key is None:
-        if required:
-            raise ValueError(
-                f"Cannot find a primary key to make the order of {statement} total. Select "
-                "a mapped entity, or a single table that has a primary key."
-            )
-        return keys
-    descending = keys[-1].descending if keys else False
-    for column in primary_key:
-        if not any(key.expr.compare(column) for key in keys):
-            # The last key's direction, so that an index on (key, id) serves both.
-            keys.append(_Key(column, descending, not descending, nullable=False))
-    return keys
+    if primary_key is None and required:
+        raise ValueError(
+            f"Cannot find a primary key to make the order of {statement} total. Select "
+            "a mapped entity, or a single table that has a primary key."
+        )
+    return [_parse(item) for item in break_ties(sort, primary_key or ())]
+
+
+def break_ties(sort: Sequence[SortKey], primary_key: Sequence[SortKey]) -> list[ColumnElement[Any]]:
+    """Return ``sort``, then the ``primary_key`` columns it does not name, to make it total.
+
+    The key runs in the direction of the last sort key (ascending when
+    there is none): ``-created_at`` becomes ``created_at DESC, id DESC``.
+    One direction throughout is what a plain btree index on
+    ``(created_at, id)`` serves by reading it backward; ``id ASC`` would mix
+    directions, and PostgreSQL and MariaDB would then sort every row. The
+    key is never NULL, so where NULLs go does not arise for it.
+    """
+    order = [_clause(item) for item in sort]
+    named = [_unwrap(item)[0] for item in order]
+    descending = bool(order) and _unwrap(order[-1])[1]
+    for column in map(_clause, primary_key):
+        if not any(isinstance(name, ColumnElement) and name.compare(column) for name in named):
+            order.append(column.desc() if descending else column.asc())
+    return order
 
 
 def _parse(item: SortKey) -> _Key:
-    element: Any = item.__clause_element__() if isinstance(item, QueryableAttribute) else item
-    descending, nulls_first = False, None
-    while isinstance(element, UnaryExpression) and element.modifier in _MODIFIERS:
-        if element.modifier is operators.desc_op:
-            descending = True
-        elif element.modifier is not operators.asc_op:
-            nulls_first = element.modifier is operators.nulls_first_op
-        element = element.element
+    element, descending, nulls_first = _unwrap(_clause(item))
     if not isinstance(element, ColumnElement):
         raise TypeError(
             f"Sort key {item!r} is not a column expression. Pass mapped attributes or "
@@ -367,6 +371,26 @@ def _parse(item: SortKey) -> _Key:
     if nulls_first is None:
         nulls_first = not descending  # NULLs are the smallest values
     return _Key(element, descending, nulls_first, nullable=_nullable(element))
+
+
+def _clause(item: SortKey) -> ColumnElement[Any]:
+    return item.__clause_element__() if isinstance(item, QueryableAttribute) else item
+
+
+def _unwrap(clause: ColumnElement[Any]) -> tuple[Any, bool, bool | None]:
+    """Return what ``asc()``/``desc()``/``nulls_*()`` wrap, if descending, if NULLs first.
+
+    The last is ``None`` when the clause does not say.
+    """
+    element: Any = clause
+    descending, nulls_first = False, None
+    while isinstance(element, UnaryExpression) and element.modifier in _MODIFIERS:
+        if element.modifier is operators.desc_op:
+            descending = True
+        elif element.modifier is not operators.asc_op:
+            nulls_first = element.modifier is operators.nulls_first_op
+        element = element.element
+    return element, descending, nulls_first
 
 
 _MODIFIERS: Final = (
@@ -388,11 +412,7 @@ def _primary_key(statement: Select[Any]) -> list[ColumnElement[Any]] | None:
     descriptions = statement.column_descriptions
     entity = descriptions[0].get("entity") if descriptions else None
     if entity is not None:
-        mapper = inspect(entity).mapper
-        return [
-            getattr(entity, mapper.get_property_by_column(column).key).__clause_element__()
-            for column in mapper.primary_key
-        ]
+        return primary_key_of(entity)
     froms = statement.get_final_froms()
     if len(froms) == 1 and isinstance(froms[0], Table) and froms[0].primary_key.columns:
         return list(froms[0].primary_key.columns)
@@ -500,66 +520,3 @@ def _items(frozen: FrozenResult[Any], rows: list[Row[Any]], width: int) -> list[
     if width == 1:
         return [row[0] for row in rows]
     return list(frozen.with_new_rows(rows)().columns(*range(width)).all())
-
-
-async def _count(
-    session: AsyncSession,
-    statement: Select[Any],
-    strategy: CountStrategy,
-    options: PageOptions,
-    *,
-    seen: int,
-    complete: bool,
-) -> int | None:
-    if strategy == "none":
-        return None
-    if strategy not in ("exact", "estimate"):
-        raise ValueError(
-            f"count={strategy!r} is not a count strategy. Use 'exact', 'estimate' or 'none'."
-        )
-    if complete:
-        return seen  # this page reached the end: the count is known without a query
-    source = statement.order_by(None).subquery()
-    if strategy == "estimate" and _dialect(session, statement).name == "postgresql":
-        estimate = await _estimate(session, source)
-        if estimate >= options.exact_count_below:
-            return max(estimate, seen)
-    total = await session.scalar(sa_select(func.count()).select_from(source))
-    return int(total or 0)
-
-
-_EXPLAIN: Final = "asqla_explain"
-
-
-async def _estimate(session: AsyncSession, source: Any) -> int:
-    """PostgreSQL's estimate of the rows of ``source``, read from ``EXPLAIN (FORMAT JSON)``.
-
-    The probe goes through ``session.execute`` like any query, so that the
-    ORM's ``do_orm_execute`` hooks (soft-delete criteria) shape it; the
-    ``EXPLAIN`` prefix is added to the SQL on its way to the driver, by a
-    listener on this session's connection that only touches the probe.
-    """
-    probe = sa_select(type_coerce(literal_column("1"), String())).select_from(source)
-    connection = (await session.connection()).sync_connection
-    assert connection is not None
-    event.listen(connection, "before_cursor_execute", _prefix_explain, retval=True)
-    try:
-        plan: Any = await session.scalar(probe, execution_options={_EXPLAIN: True})
-    finally:
-        event.remove(connection, "before_cursor_execute", _prefix_explain)
-    if isinstance(plan, str | bytes):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
-def _prefix_explain(
-    connection: Any,
-    cursor: Any,
-    statement: str,
-    parameters: Any,
-    context: Any,
-    executemany: bool,
-) -> tuple[str, Any]:
-    if context is not None and context.execution_options.get(_EXPLAIN):
-        statement = f"EXPLAIN (FORMAT JSON) {statement}"
-    return statement, parameters
