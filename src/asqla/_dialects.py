@@ -7,9 +7,11 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import PrimaryKeyConstraint, event
 from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.sql.compiler import DDLCompiler
 
 from .presets import EnginePreset
 from .settings import DatabaseSettings
@@ -286,6 +288,22 @@ def _fit_recycle_to_wait_timeout(engine: Engine, preset: EnginePreset, wait_time
             preset.pool_recycle,
             limit,
         )
+
+
+@compiles(PrimaryKeyConstraint, "mysql", "mariadb")
+def _unnamed_primary_key(constraint: PrimaryKeyConstraint, compiler: DDLCompiler, **kw: Any) -> str:
+    """``PRIMARY KEY (...)`` without ``CONSTRAINT <name>`` on MySQL and MariaDB.
+
+    Their primary key is always named PRIMARY. MariaDB answers a named one
+    (``pk_<table>``, from the naming convention) with Note 1280 "Name
+    'pk_note' ignored for PRIMARY key", which asyncmy logs as a warning for
+    every table created. Leaving the name out changes nothing in the schema.
+    """
+    text = compiler.visit_primary_key_constraint(constraint, **kw)
+    if constraint.name is None:
+        return text
+    name = compiler.preparer.format_constraint(constraint)
+    return text.removeprefix(f"CONSTRAINT {name} ") if name is not None else text
 
 
 def _ms(seconds: float) -> str:

@@ -193,19 +193,6 @@ def test_init_refuses_an_invalid_name(tmp_path: Path, name: str) -> None:
     assert not (tmp_path / "notes").exists()
 
 
-def test_the_generated_code_is_lint_clean(tmp_path: Path) -> None:
-    project = init_project(tmp_path / "notes").directory
-    ruff = Path(sys.executable).with_name("ruff")
-
-    lint = subprocess.run([ruff, "check", "."], cwd=project, capture_output=True, text=True)
-    form = subprocess.run(
-        [ruff, "format", "--check", "."], cwd=project, capture_output=True, text=True
-    )
-
-    assert lint.returncode == 0, lint.stdout
-    assert form.returncode == 0, form.stdout
-
-
 # -- end to end: installed in a new virtualenv, the project passes its own tests -----------
 
 
@@ -254,6 +241,13 @@ def test_the_project_runs_on_the_asqla_it_installed(installed: Installed) -> Non
     asqla_file, app_file = map(Path, where.stdout.split())
     assert asqla_file.is_relative_to(installed.venv)  # the wheel, not this checkout
     assert app_file.is_relative_to(installed.project)  # the project, installed editable
+
+
+def test_the_generated_code_passes_ruff_and_mypy_strict(installed: Installed) -> None:
+    result = run(installed.project, "make", "lint", venv=installed.venv)
+
+    assert result.returncode == 0, transcript(result)
+    assert "Success: no issues found" in result.stdout  # mypy ran, over files
 
 
 async def test_the_generated_project_passes_its_tests(

@@ -56,7 +56,7 @@ def test_init_new_upgrade_check_through_the_cli(bare_project: Project) -> None:
     assert result.exit_code == 0, result.output
     assert "Wrote revision" in result.stdout
     (script,) = project.versions.glob("*_initial_schema.py")
-    assert "op.create_table('note'" in script.read_text()
+    assert 'op.create_table(\n        "note",' in script.read_text()  # as ruff formats it
 
     result = _invoke(project, "upgrade")
     assert result.exit_code == 0, result.output

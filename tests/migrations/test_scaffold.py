@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from mako.template import Template
 
 from asqla.migrations import MigrationError, init
 
@@ -30,7 +31,7 @@ def test_init_writes_the_directory_and_the_table(tmp_path: Path) -> None:
     env = (directory / "env.py").read_text()
     compile(env, "env.py", "exec")
     assert "run_env(context)" in env
-    compile((directory / "script.py.mako").read_text().replace("${", "{"), "mako", "exec")
+    Template((directory / "script.py.mako").read_text())  # raises on a syntax error
 
 
 def test_init_creates_a_pyproject_when_there_is_none(tmp_path: Path) -> None:

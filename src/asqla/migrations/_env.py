@@ -6,7 +6,8 @@ It configures Alembic the way a team running it in production wants it:
   from a config file, and the models from ``[tool.asqla] models``;
 - the models' naming convention for every constraint Alembic creates;
 - batch mode (``render_as_batch``) on SQLite, which cannot ALTER most things;
-- type and server default comparison in autogenerate;
+- type and server default comparison in autogenerate, and no drop of the
+  indexes of a table that the revision drops (`asqla.migrations._prune`);
 - one transaction per revision, so that a failed revision leaves the ones
   before it applied and recorded, and ``autocommit_block()`` works;
 - lock and statement timeouts for the migration's session
@@ -24,24 +25,27 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import reduce
-from typing import Any
+from typing import Any, Protocol
 
+from alembic.config import Config
 from alembic.operations.ops import MigrationScript
-from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
 
 from ..exceptions import ConfigurationError
 from ..model.types import utc_now
 from ._config import MigrationSettings, database_settings, settings_of
 from ._errors import EmptyMigrationError
+from ._prune import drop_redundant_operations
 from ._results import AppliedRevision
 from ._runner import OWNED_KEY, STEPS_KEY, run_blocking, run_with_config_engine
 from ._timeouts import offline_statements
 
-__all__ = ["HEADS_KEY", "REFUSE_EMPTY_KEY", "load_metadata", "run_env"]
+__all__ = ["HEADS_KEY", "REFUSE_EMPTY_KEY", "AlembicContext", "load_metadata", "run_env"]
 
 logger = logging.getLogger("asqla.migrations")
 
@@ -52,11 +56,37 @@ HEADS_KEY = "asqla.heads"
 _DEFAULT_CONVENTION = MetaData().naming_convention
 
 
-def run_env(context: EnvironmentContext, **configure_options: Any) -> None:
+class AlembicContext(Protocol):
+    """What `run_env()` uses of ``alembic.context``.
+
+    ``env.py`` hands the module ``alembic.context``, whose functions act on
+    the running ``EnvironmentContext``; mypy checks a module against a
+    protocol, so that both the module and an ``EnvironmentContext`` are one.
+    """
+
+    @property
+    def config(self) -> Config: ...
+
+    def is_offline_mode(self) -> bool: ...
+
+    def configure(self, **options: Any) -> None: ...
+
+    def get_context(self) -> MigrationContext: ...
+
+    def begin_transaction(self) -> AbstractContextManager[Any, Any]: ...
+
+    def run_migrations(self, **kw: Any) -> None: ...
+
+    def execute(
+        self, sql: Executable | str, execution_options: dict[str, Any] | None = None
+    ) -> None: ...
+
+
+def run_env(context: AlembicContext, **configure_options: Any) -> None:
     """Configure Alembic and run the command's migrations; call it from ``env.py``.
 
     Args:
-        context: ``alembic.context``.
+        context: ``alembic.context`` (or an ``EnvironmentContext``).
         **configure_options: Options for ``context.configure()``, added to
             asqla's or replacing them (``include_object=...``,
             ``version_table=...``). Hooks that asqla installs too
@@ -138,7 +168,7 @@ def _import_metadata(spec: str, settings: MigrationSettings) -> MetaData:
 
 
 def _options(
-    context: EnvironmentContext,
+    context: AlembicContext,
     settings: MigrationSettings,
     dialect: str,
     user: dict[str, Any],
@@ -165,7 +195,7 @@ def _options(
 
 
 def _run_online(
-    context: EnvironmentContext,
+    context: AlembicContext,
     connection: Connection,
     settings: MigrationSettings,
     user: dict[str, Any],
@@ -189,7 +219,7 @@ def _run_online(
 
 
 def _run_offline(
-    context: EnvironmentContext, settings: MigrationSettings, user: dict[str, Any]
+    context: AlembicContext, settings: MigrationSettings, user: dict[str, Any]
 ) -> None:
     url = database_settings(context.config).sqlalchemy_url
     options = _options(context, settings, url.get_backend_name(), user)
@@ -234,11 +264,16 @@ def _progress(attributes: dict[str, Any]) -> Callable[..., None]:
 def _directives(
     attributes: dict[str, Any], user_hook: Callable[..., None] | None
 ) -> Callable[..., None]:
-    """Run the user's ``process_revision_directives``, then refuse an empty autogenerate."""
+    """Drop redundant operations, run the user's hook, then refuse an empty autogenerate."""
 
     def process(
         context: MigrationContext, revision: Any, directives: list[MigrationScript]
     ) -> None:
+        for script in directives:
+            for upgrade_ops in script.upgrade_ops_list:
+                drop_redundant_operations(upgrade_ops)
+            for downgrade_ops in script.downgrade_ops_list:
+                drop_redundant_operations(downgrade_ops)
         if user_hook is not None:
             user_hook(context, revision, directives)
         if not attributes.get(REFUSE_EMPTY_KEY):

@@ -42,6 +42,8 @@ from ._config import settings_of
 from ._diff import describe_diffs
 from ._env import HEADS_KEY, REFUSE_EMPTY_KEY
 from ._errors import EmptyMigrationError, MigrationError
+from ._format import format_revision
+from ._prune import drop_redundant_operations
 from ._results import MigrationRun, RevisionInfo, SchemaDiff
 from ._runner import STEPS_KEY, alembic_message, run_blocking, run_on_engine, run_with_config_engine
 from ._scaffold import init
@@ -75,6 +77,10 @@ def new(
     ``upgrade``. ``allow_empty=True`` writes it anyway, to fill by hand;
     ``autogenerate=False`` writes an empty one without touching the database.
 
+    When ruff is installed (beside asqla, or on ``PATH``), the revision then
+    goes through ``ruff check --fix`` and ``ruff format`` with the project's
+    ruff configuration, so that it passes the project's lint as written.
+
     Raises:
         EmptyMigrationError: Autogenerate found no change (and ``allow_empty`` is false).
         MigrationError: The database is not at head, or the models are not configured.
@@ -101,6 +107,8 @@ def new(
             "No revision was written: env.py's process_revision_directives removed it, "
             "which it does when autogenerate finds no change. Pass --empty to write one anyway."
         )
+    for script in scripts:
+        format_revision(script.path, settings_of(config).project_dir)
     return _info(scripts[-1], heads=set(ScriptDirectory.from_config(config).get_heads()))
 
 
@@ -269,6 +277,7 @@ def _check(config: Config) -> SchemaDiff:
         migration = produce_migrations(context, metadata)
         assert migration.upgrade_ops is not None  # produce_migrations always sets it
         differences = describe_diffs(migration.upgrade_ops.as_diffs(), context.dialect)
+        drop_redundant_operations(migration.upgrade_ops)
         code = ""
         if differences:
             # A context of its own for rendering: given the command's,
