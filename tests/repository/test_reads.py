@@ -418,3 +418,36 @@ async def test_count_of_a_distinct_join_with_eager_loads(db: Database) -> None:
     sql, _ = recording.only("count(")
     assert re.search(r"^DISTINCT\b", _count_columns(sql)), sql
     _assert_counts_the_key_only(sql)
+
+
+# -- unpaged reads order NULLs as pages do, on every backend ---------------------------------
+
+
+@pytest.mark.parametrize("sort", ["score", "-score", "-score,title", "title,-score"])
+async def test_unpaged_reads_put_nulls_where_pages_do(db: Database, sort: str) -> None:
+    rows = _rows(25)
+    await _seed(db, rows)
+
+    async with db.session() as s:
+        repo = EntryRepository(s)
+        listed = [entry.id for entry in await repo.list(sort=sort)]
+        paged = await repo.list(sort=sort, page=OffsetPagination(limit=25))
+        async with repo.stream(sort=sort) as stream:
+            streamed = [entry.id async for entry in stream]
+
+    assert listed == _expected(rows, sort)  # PostgreSQL alone would put NULLs first on -score
+    assert [entry.id for entry in paged.items] == listed
+    assert streamed == listed
+
+
+async def test_nulls_last_works_on_every_backend(db: Database) -> None:
+    # MariaDB and MySQL have no NULLS LAST: asqla sorts on IS NULL first.
+    rows = _rows(20)
+    await _seed(db, rows)
+
+    async with db.session() as s:
+        listed = await EntryRepository(s).list(sort=[Entry.score.asc().nulls_last()])
+
+    scores = [entry.score for entry in listed]
+    assert scores == sorted(s for s in scores if s is not None) + [None] * scores.count(None)
+    assert scores.count(None) == 4

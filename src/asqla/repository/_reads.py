@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin, overload
 
-from sqlalchemy import exists, func, inspect, select, true
+from sqlalchemy import Select, exists, func, inspect, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..exceptions import NotFoundError
@@ -24,7 +24,7 @@ from .loading import (
     column_names,
     key_clause,
 )
-from .pagination import Page, paginate_keyset, paginate_offset
+from .pagination import Page, order_for, paginate_keyset, paginate_offset
 
 __all__ = ["ReadRepository"]
 
@@ -192,7 +192,8 @@ class ReadRepository(Generic[M]):
         """
         read = self._read(criteria, sort=sort, load=load, with_for_update=with_for_update)
         if page is None:
-            return builtins.list((await self.session.scalars(read.select())).unique())
+            statement = self._ordered(read)
+            return builtins.list((await self.session.scalars(statement)).unique())
         # Soft delete spelled out for the page's COUNT subquery.
         statement = read.select(ordered=False, explicit_soft_delete=True)
         if isinstance(page, OffsetPagination):
@@ -237,7 +238,13 @@ class ReadRepository(Generic[M]):
                     ...
         """
         read = self._read(criteria, sort=sort, load=load)
-        return stream(self.session, read.select(), batch_size=yield_per)
+        return stream(self.session, self._ordered(read), batch_size=yield_per)
+
+    def _ordered(self, read: Read) -> Select[Any]:
+        """``read``'s statement in its order, NULLs placed as in its pages on every backend."""
+        statement = read.select(ordered=False)
+        dialect = self.session.get_bind(clause=statement).dialect
+        return statement.order_by(*order_for(read.order_by(), dialect))
 
     def _read(self, criteria: Iterable[Criterion], **options: Any) -> Read:
         return Read(

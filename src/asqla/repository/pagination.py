@@ -361,6 +361,23 @@ def break_ties(sort: Sequence[SortKey], primary_key: Sequence[SortKey]) -> list[
     return order
 
 
+def order_for(sort: Sequence[SortKey], dialect: Dialect) -> list[ColumnElement[Any]]:
+    """``sort`` as ``ORDER BY`` terms for ``dialect``, NULLs placed as pages place them.
+
+    NULLs are the smallest values on every backend unless a key says
+    otherwise, so that an unpaged read orders rows as its pages do, and
+    ``nulls_first()``/``nulls_last()`` work on MySQL and MariaDB too, which
+    have no such syntax. Terms that are not column expressions pass as given.
+    """
+    terms: list[ColumnElement[Any]] = []
+    for item in sort:
+        if isinstance(_unwrap(_clause(item))[0], ColumnElement):
+            terms += _order_by([_parse(item)], dialect)
+        else:
+            terms.append(_clause(item))
+    return terms
+
+
 def _parse(item: SortKey) -> _Key:
     element, descending, nulls_first = _unwrap(_clause(item))
     if not isinstance(element, ColumnElement):
