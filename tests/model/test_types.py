@@ -97,3 +97,74 @@ async def test_naive_datetime_is_refused_at_flush(db: Database) -> None:
             s.add(Event(id=1, at=datetime(2024, 5, 6, 7, 8, 9)))
     async with db.session() as s:
         assert await s.get(Event, 1) is None
+
+
+DIALECTS = [
+    pytest.param(sqlite.dialect(), id="sqlite"),
+    pytest.param(postgresql.dialect(), id="postgresql"),
+    pytest.param(mysql.dialect(), id="mysql"),
+]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_aware_utc_datetime_binds_as_before(dialect: Dialect) -> None:
+    # The fast path for aware UTC gives what astimezone(UTC) and, on the
+    # backends without time zones, replace(tzinfo=None) give.
+    sent = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    bound = UTCDateTime().process_bind_param(sent, dialect)
+    expected = sent if dialect.name == "postgresql" else sent.replace(tzinfo=None)
+    assert bound == expected
+    assert bound is not None and bound.tzinfo is expected.tzinfo
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(
+            [datetime(2024, 5, 6, 7, 8, 9, i, tzinfo=UTC) for i in range(100)], id="all-utc"
+        ),
+        pytest.param(
+            [
+                datetime(2024, 5, 6, 7, 8, 9, 1, tzinfo=UTC),
+                datetime(2024, 5, 6, 12, 38, 9, 2, tzinfo=KOLKATA),
+                datetime(2024, 5, 6, 7, 8, 9, 3, tzinfo=timezone(timedelta(0), "Z")),
+                None,
+            ],
+            id="mixed",
+        ),
+    ],
+)
+def test_bind_column_binds_each_value_as_bind_param_does(
+    dialect: Dialect, values: list[datetime | None]
+) -> None:
+    column_type = UTCDateTime()
+    bound = list(column_type._process_bind_column(values, dialect))
+    expected = [column_type.process_bind_param(value, dialect) for value in values]
+    assert bound == expected
+    assert [getattr(value, "tzinfo", None) for value in bound] == [
+        getattr(value, "tzinfo", None) for value in expected
+    ]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_bind_column_refuses_what_bind_param_refuses(dialect: Dialect) -> None:
+    aware = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with pytest.raises(ValueError, match=NAIVE_MESSAGE):
+        UTCDateTime()._process_bind_column([aware, datetime(2024, 5, 6, 7, 8, 9)], dialect)
+    with pytest.raises(TypeError, match=r"expects a timezone-aware datetime, got '2024-05-06'"):
+        UTCDateTime()._process_bind_column([aware, "2024-05-06"], dialect)
+
+
+def test_bind_column_calls_an_overridden_bind_param() -> None:
+    class Shifted(UTCDateTime):
+        cache_ok = True
+
+        def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+            bound = super().process_bind_param(value, dialect)
+            return None if bound is None else bound + timedelta(hours=1)
+
+    sent = [datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)]
+    assert list(Shifted()._process_bind_column(sent, postgresql.dialect())) == [
+        datetime(2024, 5, 6, 8, 8, 9, tzinfo=UTC)
+    ]

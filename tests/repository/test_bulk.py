@@ -102,6 +102,24 @@ class Tag(Model):
     name: Mapped[str] = mapped_column(Lowered())
 
 
+class Ambiguous:
+    """A value whose truth is undefined, like a NumPy array or pandas.NA."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __bool__(self) -> bool:
+        raise ValueError("the truth value of an Ambiguous is ambiguous")
+
+
+class AmbiguousText(TypeDecorator[Ambiguous]):
+    impl = String(50)
+    cache_ok = True
+
+    def process_bind_param(self, value: Ambiguous | None, dialect: Any) -> str | None:
+        return None if value is None else value.text
+
+
 events = Table(
     "event",
     Model.metadata,
@@ -116,6 +134,13 @@ archive = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("kind", String(20), nullable=False),
     Column("weight", Integer, nullable=False),
+)
+
+notes = Table(
+    "ambiguous_note",
+    Model.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("text", AmbiguousText(), nullable=False),
 )
 
 
@@ -184,6 +209,26 @@ async def test_aware_datetimes_in_other_zones_are_stored_as_utc(db: Database) ->
     assert loaded is not None
     assert loaded.at == datetime(2024, 5, 1, 12, tzinfo=UTC)
     assert loaded.at.tzinfo == UTC
+
+
+async def test_a_batch_mixing_time_zones_is_stored_as_utc(db: Database) -> None:
+    await db.create_all(Model.metadata)
+    start = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    sent = [start + timedelta(seconds=i) for i in range(3000)]
+    # Slices of aware UTC datetimes, and slices with one datetime in another zone,
+    # or in UTC through a tzinfo that is not datetime.UTC.
+    sent[1500] = datetime(2024, 5, 1, 14, 0, 0, 654321, tzinfo=timezone(timedelta(hours=2)))
+    sent[2999] = datetime(2024, 5, 1, 9, 30, 0, 1, tzinfo=timezone(timedelta(0), "Z"))
+    rows = [reading(i) | {"at": at} for i, at in enumerate(sent)]
+    async with db.session() as session:
+        await bulk_insert(session, Reading, rows, batch_size=1000)
+    async with db.session() as session:
+        loaded = (await session.execute(select(Reading.sensor, Reading.at))).all()
+    stored = {sensor.int: at for sensor, at in loaded}
+    assert [stored[i] for i in range(3000)] == sent  # the same instants, microseconds kept
+    assert {at.tzinfo for at in stored.values()} == {UTC}
+    assert stored[1500] == datetime(2024, 5, 1, 12, 0, 0, 654321, tzinfo=UTC)
+    assert stored[2999] == datetime(2024, 5, 1, 9, 30, 0, 1, tzinfo=UTC)
 
 
 async def test_reads_an_async_iterable_one_batch_ahead_at_most(db: Database) -> None:
@@ -287,18 +332,53 @@ async def test_postgresql_copy_raises_translated_errors_and_undoes_the_load(db: 
 
 
 @pytest.mark.backends("postgresql")
-async def test_postgresql_value_copy_cannot_encode_names_the_row(db: Database) -> None:
+@pytest.mark.parametrize(
+    ("size", "bad"),
+    [
+        pytest.param(3000, 2345, id="row-2345"),
+        pytest.param(60_000, 50_000, id="row-50000"),
+        pytest.param(60_000, 59_999, id="last-row"),
+    ],
+)
+async def test_postgresql_value_copy_cannot_encode_names_the_row(
+    db: Database, size: int, bad: int
+) -> None:
     await db.create_all(Model.metadata)
-    rows = [{"id": i, "kind": "k", "weight": i} for i in range(3000)]
-    rows[2345]["weight"] = "heavy"
+    rows = [{"id": i, "kind": "k", "weight": i} for i in range(size)]
+    rows[bad]["weight"] = "heavy"
     async with db.session() as session:
         with pytest.raises(
-            InvalidRowError, match=r"Row 2345 has a value that COPY cannot encode .* of event"
+            InvalidRowError, match=rf"Row {bad} has a value that COPY cannot encode .* of event"
         ) as caught:
             await bulk_insert(session, events, rows)
-        assert caught.value.index == 2345
+        assert caught.value.index == bad
         assert await session.scalar(select(func.count()).select_from(events)) == 0
     assert db.status().checked_out == 0
+
+
+async def test_an_error_in_a_python_default_is_raised_as_it_is(db: Database) -> None:
+    calls = 0
+
+    def next_code() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1500:
+            raise ValueError("no codes left")
+        return f"c{calls}"
+
+    coded = Table(
+        "coded",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("code", String(10), nullable=False, default=next_code),
+    )
+    await db.create_all(coded.metadata)
+    async with db.session() as session:
+        # Not taken for a value the driver cannot encode: in the middle of a COPY too.
+        with pytest.raises(ValueError, match="no codes left") as caught:
+            await bulk_insert(session, coded, [{"id": i} for i in range(3000)])
+        assert type(caught.value) is ValueError
+        assert await session.scalar(select(func.count()).select_from(coded)) == 0
 
 
 async def test_a_type_with_a_bind_expression_is_written_through_insert(db: Database) -> None:
@@ -437,6 +517,77 @@ async def test_a_value_the_column_type_refuses_names_row_and_column(db: Database
             await bulk_insert(session, Reading, rows)
         assert (caught.value.index, caught.value.column) == (2222, "at")
         assert await session.scalar(select(func.count()).select_from(Reading)) == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        pytest.param(
+            "at",
+            "2024-05-01",
+            r"Row 50000 has '2024-05-01' for 'at', which reading.at cannot take: "
+            r"UTCDateTime expects a timezone-aware datetime",
+            id="wrong-type",
+        ),
+        pytest.param(
+            "at",
+            datetime(2024, 5, 1, 12),
+            r"Row 50000 has datetime.datetime\(2024, 5, 1, 12, 0\) for 'at', which reading.at "
+            r"cannot take: UTCDateTime refuses the naive datetime",
+            id="naive-datetime",
+        ),
+        pytest.param(
+            "value",
+            None,
+            r"Row 50000 sets 'value' to None, but reading.value is NOT NULL",
+            id="none",
+        ),
+    ],
+)
+async def test_a_bad_value_deep_in_a_large_load_names_row_and_column(
+    db: Database, column: str, value: Any, message: str
+) -> None:
+    await db.create_all(Model.metadata)
+    rows = [reading(i) for i in range(60_000)]
+    rows[50_000][column] = value
+    async with db.session() as session:
+        with pytest.raises(InvalidRowError, match=message) as caught:
+            await bulk_insert(session, Reading, rows)
+        assert (caught.value.index, caught.value.column) == (50_000, column)
+        # Nothing of the batches before it is left, and the transaction carries on.
+        assert await session.scalar(select(func.count()).select_from(Reading)) == 0
+        await bulk_insert(session, Reading, rows[:10])
+    assert await count(db, Reading) == 10
+
+
+async def test_none_among_falsy_values_is_refused(db: Database) -> None:
+    await db.create_all(Model.metadata)
+    rows = [{"id": i, "kind": "", "weight": i % 2} for i in range(2500)]
+    rows[1777]["weight"] = None
+    async with db.session() as session:
+        with pytest.raises(
+            InvalidRowError, match=r"Row 1777 sets 'weight' to None, but event_archive.weight"
+        ) as caught:
+            await bulk_insert(session, archive, rows)
+        assert (caught.value.index, caught.value.column) == (1777, "weight")
+        rows[1777]["weight"] = 0
+        assert await bulk_insert(session, archive, rows) == 2500
+    assert await count(db, archive) == 2500
+
+
+async def test_none_among_values_of_undefined_truth_is_refused(db: Database) -> None:
+    await db.create_all(Model.metadata)
+    rows = [{"id": i, "text": Ambiguous(f"note {i}")} for i in range(1500)]
+    rows[1234]["text"] = None
+    async with db.session() as session:
+        with pytest.raises(
+            InvalidRowError, match=r"Row 1234 sets 'text' to None, but ambiguous_note.text"
+        ):
+            await bulk_insert(session, notes, rows)
+        rows[1234]["text"] = Ambiguous("found")
+        assert await bulk_insert(session, notes, rows) == 1500
+        stored = await session.scalar(select(notes.c.text).where(notes.c.id == 1234))
+    assert stored == "found"
 
 
 async def test_missing_not_null_column_names_row_and_column(db: Database) -> None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
+from itertools import chain, repeat
 from typing import Any, Final, TypeAlias
 
 from sqlalchemy import bindparam, insert, text
@@ -45,9 +47,11 @@ from sqlalchemy.types import (
 from sqlalchemy.util import await_
 
 from ..exceptions import AsqlaError, InvalidRowError
+from ..model.types import UTCDateTime
 from ._rows import Columns, RowPlan, Target, refused_value
 
 __all__ = [
+    "Bind",
     "Processors",
     "bind_processors",
     "copy_rows",
@@ -57,8 +61,19 @@ __all__ = [
     "raw_path_blocker",
 ]
 
-Processors: TypeAlias = list[tuple[int, Callable[[Any], Any]]]
-"""SQLAlchemy bind processors, by column position."""
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """How the values of one column become what the driver takes."""
+
+    position: int  # in RowPlan.columns
+    processor: Callable[[Any], Any]  # SQLAlchemy's bind processor, for one value
+    convert: Callable[[Sequence[Any]], Sequence[Any]]  # the same, for a whole column
+
+
+Processors: TypeAlias = list[Bind]
+"""The columns whose values need converting, each resolved once per load;
+the others go to the driver as they are."""
 
 # Types whose bind-processed values asyncpg's binary COPY codecs and the
 # MySQL drivers' literal escaping both take as they take them in an INSERT.
@@ -82,16 +97,24 @@ def bind_processors(plan: RowPlan, dialect: Dialect) -> Processors:
     for position, column in enumerate(plan.columns):
         column_type = column.type.dialect_impl(dialect)
         processor = column_type.bind_processor(dialect)
+        if processor is None:
+            continue
+        convert: Callable[[Sequence[Any]], Sequence[Any]] = partial(_each, processor)
         if (
-            processor is not None
-            and isinstance(column_type, TypeDecorator)
+            isinstance(column_type, TypeDecorator)
             and column_type.impl_instance.bind_processor(dialect) is None
         ):
             # What SQLAlchemy's wrapper calls, less one Python call per value.
             processor = partial(column_type.process_bind_param, dialect=dialect)
-        if processor is not None:
-            found.append((position, processor))
+            convert = partial(_each, processor)
+            if isinstance(column_type, UTCDateTime):
+                convert = partial(column_type._process_bind_column, dialect=dialect)
+        found.append(Bind(position, processor, convert))
     return found
+
+
+def _each(processor: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    return list(map(processor, values))
 
 
 def raw_path_blocker(plan: RowPlan, dialect: Dialect, *, rendered: bool) -> str | None:
@@ -126,11 +149,12 @@ def _processed(
 ) -> Iterator[tuple[Any, ...]]:
     """Rows of driver-ready values: each column through its bind processor, then zipped."""
     columns = list(columns)
-    for position, processor in processors:
+    for bind in processors:
+        values = columns[bind.position]
         try:
-            columns[position] = list(map(processor, columns[position]))
+            columns[bind.position] = bind.convert(values)
         except Exception as exc:
-            raise refused_value(plan, columns[position], position, processor, start) from exc
+            raise refused_value(plan, values, bind.position, bind.processor, start) from exc
     # Lazily: each row tuple lives only until the driver has encoded it.
     return zip(*columns, strict=True)
 
@@ -156,16 +180,19 @@ async def copy_rows(
     names = [column.name for column in plan.columns]
     statement = f"COPY {table.fullname} ({', '.join(names)}) FROM STDIN (FORMAT binary)"
     copied = 0
-    current = start  # the row asyncpg is encoding, for an error that names it
+    # The rows of the slice being copied; None while the slice is being converted.
+    rows: Iterator[tuple[Any, ...]] | None = iter(())
 
-    def records() -> Iterator[tuple[Any, ...]]:
-        nonlocal copied, current
-        for part in slices:
-            first = start + copied
-            rows = _processed(plan, plan.columns_of(part, first), processors, first)
-            copied += len(part)
-            for current, row in enumerate(rows, first):  # noqa: B007 - read in copy()
-                yield row
+    def converted(part: Sequence[object]) -> Iterator[tuple[Any, ...]]:
+        nonlocal copied, rows
+        rows = None
+        first = start + copied
+        rows = _processed(plan, plan.columns_of(part, first), processors, first)
+        copied += len(part)
+        return rows
+
+    # No Python between asyncpg and the rows but a call per slice of them.
+    records = chain.from_iterable(map(converted, slices))
 
     def copy(sync_session: Session) -> None:
         # The raw connection under the session's own, so that the COPY joins
@@ -178,7 +205,7 @@ async def copy_rows(
         try:
             await_(
                 driver.copy_records_to_table(
-                    table.name, records=records(), columns=names, schema_name=table.schema
+                    table.name, records=records, columns=names, schema_name=table.schema
                 )
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
@@ -190,6 +217,11 @@ async def copy_rows(
         except (TypeError, ValueError, OverflowError) as exc:
             # asyncpg's binary codecs raise these, unwrapped, for a value of the
             # wrong type ("abc" for an integer column); the COPY has been aborted.
+            if rows is None:
+                raise  # from converting a slice (a Python default), not from asyncpg
+            # asyncpg takes one row at a time and fails on the last one it took,
+            # which is in the current slice: count what is left of it.
+            current = start + copied - 1 - sum(1 for _ in rows)
             raise InvalidRowError(
                 f"Row {current} has a value that COPY cannot encode for the columns "
                 f"{names} of {table.name}: {exc}. Give each column a value of its type.",
@@ -276,7 +308,8 @@ def _execute(connection: Any, statement: str) -> None:
 
 
 def _dicts(keys: Sequence[str], columns: Columns) -> list[dict[str, Any]]:
-    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+    # map() rather than a comprehension: a third faster, without a Python frame per row.
+    return list(map(dict, map(zip, repeat(keys), zip(*columns, strict=True))))
 
 
 async def execute_many(
@@ -323,9 +356,10 @@ async def _naming_refused_values(
         if not isinstance(cause, sa_exc.StatementError) or isinstance(cause, sa_exc.DBAPIError):
             raise
         dialect = session.get_bind(**plan.target.bind_arguments).dialect
-        for position, processor in bind_processors(plan, dialect):
+        for bind in bind_processors(plan, dialect):
+            values = columns[bind.position]
             try:
-                list(map(processor, columns[position]))
+                list(map(bind.processor, values))
             except Exception:
-                raise refused_value(plan, columns[position], position, processor, start) from exc
+                raise refused_value(plan, values, bind.position, bind.processor, start) from exc
         raise

@@ -9,9 +9,9 @@ before anything reaches the database. `_copy` writes the values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import filterfalse, repeat
 from operator import eq, is_, itemgetter
 from typing import Any, Final, TypeAlias
 
@@ -267,7 +267,7 @@ class RowPlan:
             except KeyError:
                 pass  # a row lacks a key: the slow path names it
             else:
-                if not any(any(map(is_, given[i], repeat(None))) for i in self._required):
+                if not any(_has_none(given[i]) for i in self._required):
                     return given + [[call() for _ in rows] for call in calls]
         values = [self._values(row, start + offset) for offset, row in enumerate(rows)]
         return list(zip(*values, strict=True)) if values else [() for _ in self.columns]
@@ -343,6 +343,18 @@ class RowPlan:
                 column=slot.key,
             )
         return _missing(self.target, slot.column, slot.key, index)
+
+
+def _has_none(values: Sequence[Any]) -> bool:
+    """Whether ``values`` holds a ``None``."""
+    # None is falsy: only the falsy values (0, "", usually none) are compared
+    # with it, one C loop instead of a call of is_() per value. A value whose
+    # truth is undefined (a NumPy array, pandas.NA) makes us compare them all.
+    try:
+        falsy: Iterable[Any] = list(filterfalse(None, values))
+    except Exception:
+        falsy = values
+    return any(map(is_, falsy, repeat(None)))
 
 
 def _where(target: Target, column: Column[Any]) -> str:
