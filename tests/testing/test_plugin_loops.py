@@ -104,3 +104,90 @@ def test_a_test_on_trio_is_skipped_with_the_reason(make_project: Any) -> None:
     result = project.run("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*needs asyncio*this test runs on anyio's 'trio' backend*"])
+
+
+REUSE = """
+import pytest
+
+{mark}
+
+SEEN = []
+
+
+async def driver_connection(session):
+    return (await session.connection()).sync_connection.connection.driver_connection
+
+
+@pytest.mark.parametrize("number", range(3))
+async def test_connection(asqla_session, number):
+    SEEN.append(await driver_connection(asqla_session))  # kept alive: ids stay unique
+    assert len({{id(connection) for connection in SEEN}}) == {expected}, SEEN
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "mark", "expected"),
+    [
+        pytest.param(AUTO + '\nasyncio_default_test_loop_scope = "session"', "", 1, id="session"),
+        pytest.param(
+            STRICT, 'pytestmark = pytest.mark.asyncio(loop_scope="module")', 1, id="module"
+        ),
+        # A loop per test: a connection per test.
+        pytest.param(AUTO, "", "len(SEEN)", id="function"),
+    ],
+)
+def test_a_shared_loop_keeps_the_connection_from_test_to_test(
+    make_project: Any, ini: str, mark: str, expected: object
+) -> None:
+    project = make_project(ini=ini + WARNINGS)
+    project.write_tests(REUSE.format(mark=mark, expected=expected))
+
+    result = project.run("-v")
+
+    result.assert_outcomes(passed=3)
+
+
+MIXED_MODULE = """
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Article
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def test_module_loop_writes(asqla_session):
+    asqla_session.add(Article(title="m"))
+    await asqla_session.commit()
+
+
+async def test_module_loop_starts_empty(asqla_session):
+    assert await asqla_session.scalar(select(func.count()).select_from(Article)) == 0
+"""
+
+MIXED_FUNCTION = """
+import pytest
+from sqlalchemy import func, select
+
+from app.models import Article
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_function_loop_after_a_module_loop(asqla_session):
+    assert await asqla_session.scalar(select(func.count()).select_from(Article)) == 0
+"""
+
+
+def test_module_loops_and_test_loops_mix(make_project: Any) -> None:
+    # Each loop gets its own pool: a connection never crosses from one loop to another.
+    project = make_project(ini=STRICT + WARNINGS)
+    project.write_tests(MIXED_MODULE, name="test_a_module")
+    project.write_tests(MIXED_FUNCTION, name="test_b_function")
+
+    result = project.run("-v")
+
+    output = result.stdout.str()
+    assert "different loop" not in output
+    assert "Event loop is closed" not in output
+    result.assert_outcomes(passed=3)

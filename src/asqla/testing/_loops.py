@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-__all__ = ["run_async_fixture"]
+__all__ = ["run_async_fixture", "shared_loop_scope"]
 
 T = TypeVar("T")
 
@@ -108,6 +108,20 @@ def _under_anyio(
         )
     with get_runner(backend, options) as runner:
         yield from runner.run_asyncgen_fixture(func, kwargs)
+
+
+def shared_loop_scope(request: pytest.FixtureRequest) -> str | None:
+    """The scope of the loop the test runs in, if pytest-asyncio keeps it beyond the test.
+
+    ``None`` for a loop per test, and for a test that anyio runs.
+    """
+    asyncio_test = request.node.get_closest_marker("asyncio") is not None
+    if not asyncio_test and "anyio_backend" in request.fixturenames:
+        return None
+    if not request.config.pluginmanager.has_plugin("asyncio"):
+        return None
+    scope = _loop_scope(request)
+    return None if scope == "function" else scope
 
 
 def _loop_scope(request: pytest.FixtureRequest) -> str:

@@ -52,7 +52,7 @@ from ..exceptions import ConfigurationError
 from ..settings import DatabaseSettings
 from ._databases import create_database, drop_database, worker_database_url
 from ._isolation import OuterTransaction
-from ._loops import run_async_fixture
+from ._loops import run_async_fixture, shared_loop_scope
 from ._schema import build_schema, load_metadata
 from ._settings import PluginSettings, import_object
 
@@ -220,23 +220,70 @@ def _asqla_engines(
 
 
 async def _outer_transaction(
-    engines: tuple[Database, AsyncEngine],
+    engines: tuple[Database, AsyncEngine], *, keep_pool: bool
 ) -> AsyncGenerator[OuterTransaction, None]:
     database, side = engines
     try:
         async with OuterTransaction(database, engine=side) as outer:
             yield outer
     finally:
-        await database.dispose()
+        if not keep_pool:
+            await database.dispose()
 
 
 @pytest.fixture
 def asqla_transaction(
     request: pytest.FixtureRequest, _asqla_engines: tuple[Database, AsyncEngine]
 ) -> Iterator[OuterTransaction]:
-    """The test's connection and outer transaction, rolled back when the test ends."""
-    kwargs = {"engines": _asqla_engines}
+    """The test's connection and outer transaction, rolled back when the test ends.
+
+    With a loop per test, the connection is closed at the test's end: the
+    next test runs in another loop. When the loop outlives the test
+    (pytest-asyncio's ``loop_scope`` module, class, package or session), the
+    pool is kept for the tests of that scope and disposed at its end, in its
+    loop, so that each test does not pay for a new connection.
+    """
+    scope = shared_loop_scope(request)
+    if scope is None:
+        engines, keep_pool = _asqla_engines, False
+    else:
+        engines, keep_pool = _engines_for_loop(request, scope, _asqla_engines[0].settings), True
+    kwargs = {"engines": engines, "keep_pool": keep_pool}
     yield from run_async_fixture(request, "asqla_transaction", _outer_transaction, kwargs)
+
+
+_SCOPE_NODES: dict[str, type[pytest.Item] | type[pytest.Collector] | None] = {
+    "class": pytest.Class,
+    "module": pytest.Module,
+    "package": pytest.Package,
+    "session": None,
+}
+_LOOP_ENGINES = pytest.StashKey[dict[str, tuple[Database, AsyncEngine]]]()
+
+
+def _engines_for_loop(
+    request: pytest.FixtureRequest, scope: str, settings: DatabaseSettings
+) -> tuple[Database, AsyncEngine]:
+    """One Database and side engine per shared loop, disposed when the loop's scope ends."""
+    kind = _SCOPE_NODES[scope]
+    node = request.session if kind is None else request.node.getparent(kind)
+    if node is None:  # no such parent (a class scope outside a class): as pytest-asyncio does
+        node = request.node
+    engines = request.config.stash.setdefault(_LOOP_ENGINES, {})
+    key = f"{scope}:{node.nodeid}"
+    if key not in engines:
+        made = engines[key] = (Database(settings), create_engine(settings))
+        # The scope's runner was set up before this finalizer is added, so
+        # the finalizer runs first, while the loop is still open.
+        runner: Any = request.getfixturevalue(f"_{scope}_scoped_runner")
+
+        def dispose() -> None:
+            engines.pop(key, None)
+            runner.run(made[0].dispose())
+            runner.run(made[1].dispose())
+
+        node.addfinalizer(dispose)
+    return engines[key]
 
 
 @pytest.fixture
