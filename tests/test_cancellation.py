@@ -671,27 +671,17 @@ async def test_in_memory_database_survives_invalidation(make_db: MakeDatabase, t
 async def storm(db: Database, *, tasks: int = 200, seed: int = 1234) -> Counter[str]:
     """Run ``tasks`` units of work and cancel half of them at random points.
 
-    Checks the outcome and returns where the cancellations landed, so that the
-    caller can check that the storm cut database calls short.
+    Each cancelled unit is cancelled a random 0-3 ms after it enters a phase
+    picked for it (waiting for a connection, a query, the flush, idle, the
+    commit), and a third of them again shortly after, while the first
+    cancellation is being handled. Tied to phases rather than to the clock,
+    the cancellations land inside the units however fast the machine runs
+    them. Checks the outcome and returns where the cancellations landed, so
+    that the caller can check that the storm cut database calls short.
     """
     rng = random.Random(seed)
     statement = slow_query(db, 0.01)
     phase: dict[int, str] = {}
-
-    async def unit(number: int, plan: random.Random) -> None:
-        phase[number] = "waiting"
-        async with db.session() as session:
-            session.add_all(items(number))
-            if plan.random() < 0.3:
-                phase[number] = "query"
-                await session.execute(statement)
-            phase[number] = "flush"
-            await session.flush()
-            phase[number] = "idle"
-            await asyncio.sleep(plan.uniform(0, 0.005))
-            phase[number] = "commit"
-        phase[number] = "done"
-
     loop = asyncio.get_running_loop()
     landed: Counter[str] = Counter()
     accepted: set[int] = set()
@@ -701,12 +691,46 @@ async def storm(db: Database, *, tasks: int = 200, seed: int = 1234) -> Counter[
             accepted.add(number)
             landed[phase.get(number, "not started")] += 1
 
-    running = {n: asyncio.create_task(unit(n, random.Random(rng.random()))) for n in range(tasks)}
-    for number in sorted(rng.sample(range(tasks), tasks // 2)):
-        delay = rng.uniform(0, 0.3)
-        loop.call_later(delay, cancel_unit, number, running[number])
-        if rng.random() < 0.3:  # and again, while the first one is being handled
-            loop.call_later(delay + rng.uniform(0, 0.02), cancel_unit, number, running[number])
+    plans = {
+        n: (rng.random() < 0.3, random.Random(rng.random())) for n in range(tasks)
+    }  # (runs the slow query, its own random numbers)
+    targets: dict[int, str] = {}
+    for number in rng.sample(range(tasks), tasks // 2):
+        queries = plans[number][0]
+        targets[number] = rng.choice(
+            ["waiting", "query", "flush", "idle", "commit"]
+            if queries
+            else ["waiting", "flush", "idle", "commit"]
+        )
+
+    def enter(number: int, name: str) -> None:
+        phase[number] = name
+        if targets.get(number) != name:
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        plan = plans[number][1]
+        delay = plan.uniform(0, 0.003)
+        loop.call_later(delay, cancel_unit, number, task)
+        if plan.random() < 0.3:  # and again, while the first one is being handled
+            loop.call_later(delay + plan.uniform(0, 0.02), cancel_unit, number, task)
+
+    async def unit(number: int) -> None:
+        queries, plan = plans[number]
+        enter(number, "waiting")
+        async with db.session() as session:
+            session.add_all(items(number))
+            if queries:
+                enter(number, "query")
+                await session.execute(statement)
+            enter(number, "flush")
+            await session.flush()
+            enter(number, "idle")
+            await asyncio.sleep(plan.uniform(0, 0.005))
+            enter(number, "commit")
+        phase[number] = "done"
+
+    running = {n: asyncio.create_task(unit(n)) for n in range(tasks)}
 
     async with asyncio.timeout(60):
         await asyncio.wait(running.values())
