@@ -768,3 +768,50 @@ async def test_cancellation_storm_in_memory(make_db: MakeDatabase) -> None:
     await db.create_all(Base.metadata)
     await storm(db)
     await assert_released(db, None)
+
+
+# --- MariaDB/MySQL: the server stops a statement whose caller gave up ----------------------------
+
+_RUNNING = (
+    "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+    "WHERE ID <> CONNECTION_ID() AND INFO LIKE CONCAT('%', :marker, '%')"
+)
+
+
+async def running_statements(observer: Database, marker: str) -> int:
+    async with observer.read_session() as session:
+        return int(await session.scalar(text(_RUNNING), {"marker": marker}) or 0)
+
+
+async def wait_until(condition: Callable[[], Any], *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await condition():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+@pytest.mark.backends("mysql")
+async def test_a_cancelled_statement_is_stopped_on_the_server(make_db: MakeDatabase) -> None:
+    # Closing the connection alone leaves SLEEP(30) running on the server until
+    # max_statement_time (command_timeout + 1 s: 61 s by default): asqla sends
+    # KILL QUERY for it. (A statement past the command timeout gets the same,
+    # but the server's own limit follows 1 s later anyway: no test can tell.)
+    db = make_db()
+    observer = make_db()
+    marker = f"asqla_kill_{random.randrange(10**9)}"
+
+    async def unit() -> None:
+        async with db.session() as session:
+            await session.execute(text(f"SELECT SLEEP(30) AS {marker}"))
+
+    task = asyncio.create_task(unit())
+    assert await wait_until(lambda: running_statements(observer, marker), seconds=5)
+    await cancel(task)
+
+    async def stopped() -> bool:
+        return await running_statements(observer, marker) == 0
+
+    assert await wait_until(stopped, seconds=10), "the statement still runs on the server"
+    assert db.status().checked_out == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -247,6 +248,21 @@ def _install_mysql(engine: Engine, settings: DatabaseSettings, preset: EnginePre
             cursor.close()
         _fit_recycle_to_wait_timeout(engine, preset, int(wait_timeout))
 
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(
+        dbapi_connection: Any, record: ConnectionPoolEntry, exception: BaseException | None
+    ) -> None:
+        # Invalidated without a driver error: a cancellation or the command
+        # timeout cut a call short. Closing the connection does not stop its
+        # statement: MariaDB and MySQL notice a client gone only when they
+        # next write to it, so a long statement would run on, holding its
+        # locks, until max_statement_time. Stop it from another connection.
+        # A driver error (the server gone) needs no such thing, and could
+        # only make the invalidation wait for a connect timeout.
+        if exception is not None and not isinstance(exception, _CUT_SHORT):
+            return
+        _kill_query(engine, dbapi_connection)
+
 
 def _mysql_statement_limit(
     settings: DatabaseSettings, preset: EnginePreset, server_limit: float
@@ -256,7 +272,9 @@ def _mysql_statement_limit(
     The command timeout gets a server-side backstop: asyncmy cannot cancel a
     running statement, so a statement abandoned on the client at
     ``command_timeout`` would run on in the server to its end, holding its
-    locks. The backstop fires a little after the client's timeout, so that the
+    locks. A cut-off call is stopped with ``KILL QUERY`` when its connection is
+    invalidated (`_kill_query()`); the backstop covers the cases where that
+    cannot be sent. It fires a little after the client's timeout, so that the
     client's QueryTimeoutError comes first. ``statement_timeout``, when set,
     wins if it is shorter; the backstop alone never loosens a limit the server
     already has (0 means none).
@@ -304,6 +322,36 @@ def _unnamed_primary_key(constraint: PrimaryKeyConstraint, compiler: DDLCompiler
         return text
     name = compiler.preparer.format_constraint(constraint)
     return text.removeprefix(f"CONSTRAINT {name} ") if name is not None else text
+
+
+_CUT_SHORT = (asyncio.CancelledError, TimeoutError)
+# Seconds to connect for the KILL QUERY of a cut-off statement: the server
+# answered a moment ago, so more means it is gone and the kill can be dropped.
+_KILL_CONNECT_TIMEOUT = 2
+
+
+def _kill_query(engine: Engine, dbapi_connection: Any) -> None:
+    """``KILL QUERY`` the statement ``dbapi_connection`` may still be running.
+
+    Runs in the greenlet of the SQLAlchemy call that invalidates the
+    connection (the session's close after a cancellation); anywhere else, as
+    when the garbage collector finalizes a connection, it cannot await and
+    gives up, and ``max_statement_time`` remains the backstop.
+    """
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    try:
+        thread_id = int(driver.thread_id())
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        cparams["connect_timeout"] = _KILL_CONNECT_TIMEOUT
+        killer = engine.dialect.connect(*cargs, **cparams)
+        try:
+            cursor = killer.cursor()
+            cursor.execute(f"KILL QUERY {thread_id}")
+            cursor.close()
+        finally:
+            killer.close()
+    except Exception as exc:  # the statement ends at max_statement_time instead
+        logger.debug("asqla: could not stop the statement of a cut-off connection: %r", exc)
 
 
 def _ms(seconds: float) -> str:
