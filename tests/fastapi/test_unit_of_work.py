@@ -161,10 +161,8 @@ DEFERRED_VIOLATION = {
 }
 
 
-@pytest.mark.backends("postgresql", "sqlite")
-async def test_constraint_failing_at_commit_gives_500_and_saves_nothing(
-    backend: str, db: Database, make_app: MakeApp, make_client: MakeClient
-) -> None:
+async def deferred_violation_app(backend: str, db: Database, make_app: MakeApp) -> FastAPI:
+    """An app whose POST /violate passes every statement and fails at COMMIT."""
     async with db.session() as session:
         for statement in DEFERRED_SCHEMA[backend]:
             await session.execute(text(statement))
@@ -177,6 +175,15 @@ async def test_constraint_failing_at_commit_gives_500_and_saves_nothing(
             await session.execute(text(statement))
         await session.flush()
         return {"saved": True}
+
+    return app
+
+
+@pytest.mark.backends("postgresql", "sqlite")
+async def test_constraint_failing_at_commit_gives_500_and_saves_nothing(
+    backend: str, db: Database, make_app: MakeApp, make_client: MakeClient
+) -> None:
+    app = await deferred_violation_app(backend, db, make_app)
 
     response = await make_client(app).post("/violate")
 
@@ -233,24 +240,6 @@ async def test_conflict_in_the_final_flush_is_a_409_and_nothing_is_saved(
 
 
 # -- the app's own exception handlers answer a failed commit ---------------------------------
-
-
-async def deferred_violation_app(backend: str, db: Database, make_app: MakeApp) -> FastAPI:
-    """An app whose POST /violate passes every statement and fails at COMMIT."""
-    async with db.session() as session:
-        for statement in DEFERRED_SCHEMA[backend]:
-            await session.execute(text(statement))
-        await session.execute(text("INSERT INTO deferred_child (id, name) VALUES (1, 'ada')"))
-    app = make_app(db)
-
-    @app.post("/violate", status_code=201)
-    async def violate(session: Session) -> dict[str, bool]:
-        for statement in DEFERRED_VIOLATION[backend]:
-            await session.execute(text(statement))
-        await session.flush()
-        return {"saved": True}
-
-    return app
 
 
 def api_error(request: Request, exc: Exception) -> JSONResponse:
