@@ -43,6 +43,15 @@ class ReadRepository(Generic[M]):
     `SoftDelete` model are hidden from every read unless
     the repository is made with ``include_deleted=True``.
 
+    Every read takes ``execution_options``, SQLAlchemy's execution options
+    (``populate_existing``, ``schema_translate_map``, the keys your own
+    ``do_orm_execute`` hooks read), as ``AsyncSession.execute`` does, and
+    applies them to each statement it runs, a page's count included. Where
+    the repository sets an option itself, its own wins: a locking read
+    (``with_for_update``) always has ``populate_existing``, and
+    ``include_deleted`` follows the repository; passing that key raises
+    ``ValueError``.
+
     Example::
 
         class ArticleReader(ReadRepository[Article]):
@@ -96,58 +105,109 @@ class ReadRepository(Generic[M]):
         """
         return Sort.parse(text, model=cls.model, sortable=cls.sortable)
 
-    async def get(self, key: Any, *, load: Load = (), with_for_update: Lock = False) -> M:
+    async def get(
+        self,
+        key: Any,
+        *,
+        load: Load = (),
+        with_for_update: Lock = False,
+        execution_options: Mapping[str, Any] | None = None,
+    ) -> M:
         """Return the row with primary key ``key`` (a tuple for a composite key).
 
-        Without ``load`` or ``with_for_update``, an object already in the
-        session is returned without a query.
+        Without ``load``, ``with_for_update`` or the ``populate_existing``
+        execution option, an object already in the session is returned
+        without a query. ``execution_options`` apply to the SELECT, as in
+        ``AsyncSession.get``.
+
+        Example::
+
+            fresh = await users.get(user_id, execution_options={"populate_existing": True})
 
         Raises:
             NotFoundError: No such row.
+            ValueError: ``execution_options`` sets ``include_deleted``.
         """
-        found = await self.get_or_none(key, load=load, with_for_update=with_for_update)
+        found = await self.get_or_none(
+            key, load=load, with_for_update=with_for_update, execution_options=execution_options
+        )
         if found is None:
             raise self._not_found(f"with key {key!r}")
         return found
 
     async def get_or_none(
-        self, key: Any, *, load: Load = (), with_for_update: Lock = False
+        self,
+        key: Any,
+        *,
+        load: Load = (),
+        with_for_update: Lock = False,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> M | None:
         """Return the row with primary key ``key``, or ``None``; see `get()`."""
         where = key_clause(self.model, key)  # checks the key's shape too
+        read = self._read(
+            [where], load=load, with_for_update=with_for_update, execution_options=execution_options
+        )
         if load:
-            read = self._read([where], load=load, with_for_update=with_for_update)
             return await self._one(read)
+        run = read.run_options()
         found = await self.session.get(
             self.model,
             key,
             with_for_update=with_for_update or None,
-            populate_existing=bool(with_for_update),  # see Read.select
-            execution_options={INCLUDE_DELETED: self.include_deleted},
+            # A parameter of its own: SQLAlchemy 2.0 reads it, not the
+            # execution option, to decide whether the identity map may answer.
+            populate_existing=bool(run.get("populate_existing")),
+            execution_options=run,
         )
         # The identity map answers without SQL, and a row that delete_where()
         # soft-deleted in this session may still be in it.
         hidden = isinstance(found, SoftDelete) and not self.include_deleted
         return None if hidden and inspect(found).dict.get("deleted_at") else found
 
-    async def get_by(self, *, load: Load = (), with_for_update: Lock = False, **equals: Any) -> M:
+    async def get_by(
+        self,
+        *,
+        load: Load = (),
+        with_for_update: Lock = False,
+        execution_options: Mapping[str, Any] | None = None,
+        **equals: Any,
+    ) -> M:
         """Return the one row whose columns equal ``equals``: ``get_by(email=...)``.
+
+        ``execution_options`` apply to the SELECT; see `ReadRepository`.
 
         Raises:
             NotFoundError: No row matches.
             sqlalchemy.exc.MultipleResultsFound: More than one row matches.
+            ValueError: ``execution_options`` sets ``include_deleted``.
         """
-        found = await self.get_by_or_none(load=load, with_for_update=with_for_update, **equals)
+        found = await self.get_by_or_none(
+            load=load,
+            with_for_update=with_for_update,
+            execution_options=execution_options,
+            **equals,
+        )
         if found is None:
             shown = ", ".join(f"{name}={value!r}" for name, value in equals.items())
             raise self._not_found(f"with {shown}")
         return found
 
     async def get_by_or_none(
-        self, *, load: Load = (), with_for_update: Lock = False, **equals: Any
+        self,
+        *,
+        load: Load = (),
+        with_for_update: Lock = False,
+        execution_options: Mapping[str, Any] | None = None,
+        **equals: Any,
     ) -> M | None:
         """Return the one row whose columns equal ``equals``, or ``None``; see `get_by()`."""
-        read = self._read(self._equals(equals), load=load, with_for_update=with_for_update)
+        read = self._read(
+            self._equals(equals),
+            load=load,
+            with_for_update=with_for_update,
+            execution_options=execution_options,
+        )
         return await self._one(read)
 
     @overload
@@ -158,6 +218,7 @@ class ReadRepository(Generic[M]):
         page: None = None,
         load: Load = (),
         with_for_update: Lock = False,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> builtins.list[M]: ...
 
     @overload
@@ -168,6 +229,7 @@ class ReadRepository(Generic[M]):
         page: OffsetPagination | KeysetPagination,
         load: Load = (),
         with_for_update: Lock = False,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> Page[M]: ...
 
     async def list(
@@ -177,6 +239,7 @@ class ReadRepository(Generic[M]):
         page: OffsetPagination | KeysetPagination | None = None,
         load: Load = (),
         with_for_update: Lock = False,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> builtins.list[M] | Page[M]:
         """Return the rows matching every criterion, ordered by ``sort`` then primary key.
 
@@ -184,17 +247,31 @@ class ReadRepository(Generic[M]):
         `FilterSet` parsed from untrusted input. ``sort`` is a
         `Sort`, a string checked against ``sortable``, or trusted
         ``ORDER BY`` expressions. With ``page``, returns that `Page`.
+        ``execution_options`` apply to every statement: the rows, and a
+        page's count or PostgreSQL estimate (see `ReadRepository`).
 
         Example::
 
             await users.list(User.active, sort="-created_at", load=[selectinload(User.posts)])
             await users.list(filters, page=KeysetPagination(limit=20, after=cursor))
+            await users.list(execution_options={"populate_existing": True})
+
+        Raises:
+            ValueError: ``execution_options`` sets ``include_deleted``.
         """
-        read = self._read(criteria, sort=sort, load=load, with_for_update=with_for_update)
+        read = self._read(
+            criteria,
+            sort=sort,
+            load=load,
+            with_for_update=with_for_update,
+            execution_options=execution_options,
+        )
         if page is None:
             statement = self._ordered(read)
             return builtins.list((await self.session.scalars(statement)).unique())
-        # Soft delete spelled out for the page's COUNT subquery.
+        # Soft delete spelled out for the page's COUNT subquery. The page's
+        # statements all derive from this one and keep its execution options;
+        # the count and the estimate take them too (_count.count_rows).
         statement = read.select(ordered=False, explicit_soft_delete=True)
         if isinstance(page, OffsetPagination):
             paged = await paginate_offset(
@@ -209,24 +286,42 @@ class ReadRepository(Generic[M]):
             )  # fmt: skip
         return cast("Page[M]", paged)  # a string: subscripting builds a pydantic class
 
-    async def count(self, *criteria: Criterion) -> int:
-        """Return how many rows match every criterion."""
-        where = self._read(criteria).where(explicit_soft_delete=True)
-        statement = select(func.count()).select_from(self.model).where(*where)
-        # The WHERE clause already hides deleted rows unless include_deleted:
-        # the automatic filter must not hide them again.
-        statement = statement.execution_options(**{INCLUDE_DELETED: True})
-        return int(await self.session.scalar(statement) or 0)
+    async def count(
+        self, *criteria: Criterion, execution_options: Mapping[str, Any] | None = None
+    ) -> int:
+        """Return how many rows match every criterion.
 
-    async def exists(self, *criteria: Criterion) -> bool:
-        """Return whether any row matches every criterion."""
-        where = self._read(criteria).where(explicit_soft_delete=True)
-        inner = select(true()).select_from(self.model).where(*where)
-        statement = select(exists(inner)).execution_options(**{INCLUDE_DELETED: True})
-        return bool(await self.session.scalar(statement))
+        ``execution_options`` apply to the ``SELECT count(*)``; see `ReadRepository`.
+
+        Raises:
+            ValueError: ``execution_options`` sets ``include_deleted``.
+        """
+        read = self._read(criteria, execution_options=execution_options)
+        where = read.where(explicit_soft_delete=True)
+        statement = select(func.count()).select_from(self.model).where(*where)
+        return int(await self.session.scalar(_explicitly_filtered(statement, read)) or 0)
+
+    async def exists(
+        self, *criteria: Criterion, execution_options: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Return whether any row matches every criterion.
+
+        ``execution_options`` apply to the ``SELECT EXISTS``; see `ReadRepository`.
+
+        Raises:
+            ValueError: ``execution_options`` sets ``include_deleted``.
+        """
+        read = self._read(criteria, execution_options=execution_options)
+        inner = select(true()).select_from(self.model).where(*read.where(explicit_soft_delete=True))
+        return bool(await self.session.scalar(_explicitly_filtered(select(exists(inner)), read)))
 
     def stream(
-        self, *criteria: Criterion, sort: Order = None, load: Load = (), yield_per: int = 1000
+        self,
+        *criteria: Criterion,
+        sort: Order = None,
+        load: Load = (),
+        yield_per: int = 1000,
+        execution_options: Mapping[str, Any] | None = None,
     ) -> Stream[M]:
         """Iterate over the matching rows, fetched ``yield_per`` at a time.
 
@@ -236,8 +331,15 @@ class ReadRepository(Generic[M]):
             async with users.stream(User.active, sort="name") as rows:
                 async for user in rows:
                     ...
+
+        ``execution_options`` apply to the SELECT (see `ReadRepository`);
+        the stream sets ``yield_per`` (from the argument) and ``stream_results``
+        itself, over any given there.
+
+        Raises:
+            ValueError: ``execution_options`` sets ``include_deleted``.
         """
-        read = self._read(criteria, sort=sort, load=load)
+        read = self._read(criteria, sort=sort, load=load, execution_options=execution_options)
         return stream(self.session, self._ordered(read), batch_size=yield_per)
 
     def _ordered(self, read: Read) -> Select[Any]:
@@ -246,12 +348,19 @@ class ReadRepository(Generic[M]):
         dialect = self.session.get_bind(clause=statement).dialect
         return statement.order_by(*order_for(read.order_by(), dialect))
 
-    def _read(self, criteria: Iterable[Criterion], **options: Any) -> Read:
+    def _read(
+        self,
+        criteria: Iterable[Criterion],
+        *,
+        execution_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Read:
         return Read(
             model=self.model,
             criteria=tuple(criteria),
             sortable=self.sortable,
             include_deleted=self.include_deleted,
+            execution_options=execution_options or {},
             **options,
         )
 
@@ -266,3 +375,13 @@ class ReadRepository(Generic[M]):
         return NotFoundError(
             f"{self.model.__name__} {what} does not exist. Check the key, or create the row first."
         )
+
+
+def _explicitly_filtered(statement: Select[Any], read: Read) -> Select[Any]:
+    """``statement`` with ``read``'s execution options, for a WHERE that hides deleted rows.
+
+    The WHERE clause already hides deleted rows unless ``include_deleted``:
+    the automatic filter must not hide them again. The caller's options come
+    first and cannot turn this off (`Read` refuses ``include_deleted``).
+    """
+    return statement.execution_options(**{**read.run_options(), INCLUDE_DELETED: True})

@@ -8,8 +8,8 @@ A page is asked for with `OffsetPagination` or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from sqlalchemy import ColumnElement, Select, and_, inspect, select
@@ -83,7 +83,8 @@ class Read:
 
     Rows are ordered by ``sort`` then by the primary key, in the direction of
     the last sort key, so that the order is total and pages never repeat or
-    skip rows.
+    skip rows. ``execution_options`` are the caller's SQLAlchemy execution
+    options for every statement of the read; see `run_options()`.
     """
 
     model: type[Any]
@@ -93,6 +94,32 @@ class Read:
     load: Load = ()
     with_for_update: Lock = False
     include_deleted: bool = False
+    execution_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if INCLUDE_DELETED in self.execution_options:
+            name = self.model.__name__
+            raise ValueError(
+                f"execution_options={dict(self.execution_options)!r} sets {INCLUDE_DELETED!r}, "
+                f"which a repository sets itself, so that soft-deleted {name} rows stay "
+                "hidden from every read and every count. Leave it out, and make the "
+                "repository with include_deleted=True to see them: "
+                "YourRepository(session, include_deleted=True)."
+            )
+
+    def run_options(self) -> dict[str, Any]:
+        """Return the execution options of this read's statements: the caller's, then asqla's.
+
+        asqla's own carry a guarantee, so they win over the caller's:
+        ``include_deleted`` follows the repository (a caller cannot set it),
+        and a locking read sets ``populate_existing``.
+        """
+        options = {**self.execution_options, INCLUDE_DELETED: self.include_deleted}
+        if self.with_for_update:
+            # A locking read returns the latest committed row: overwrite the
+            # stale copy a session may hold, or an update would be lost.
+            options["populate_existing"] = True
+        return options
 
     def where(self, *, explicit_soft_delete: bool = False) -> list[ColumnElement[bool]]:
         """Return the WHERE conditions.
@@ -119,7 +146,10 @@ class Read:
         return break_ties(order, _primary_key(self.model))
 
     def select(self, *, ordered: bool = True, explicit_soft_delete: bool = False) -> Select[Any]:
-        """Return ``SELECT model`` with the conditions, order, loader options and lock."""
+        """Return ``SELECT model`` with the conditions, order, loader options and lock.
+
+        Its execution options are `run_options()`.
+        """
         statement = select(self.model).where(*self.where(explicit_soft_delete=explicit_soft_delete))
         if ordered:
             statement = statement.order_by(*self.order_by())
@@ -127,12 +157,8 @@ class Read:
             statement = statement.options(*self.load)
         if self.with_for_update:
             lock = {} if self.with_for_update is True else dict(self.with_for_update)
-            # A locking read returns the latest committed row: overwrite the
-            # stale copy a session may hold, or an update would be lost.
-            statement = statement.with_for_update(**lock).execution_options(populate_existing=True)
-        if self.include_deleted:
-            statement = statement.execution_options(**{INCLUDE_DELETED: True})
-        return statement
+            statement = statement.with_for_update(**lock)
+        return statement.execution_options(**self.run_options())
 
     def _clause(self, criterion: Criterion) -> ColumnElement[bool]:
         if isinstance(criterion, FilterSet):
