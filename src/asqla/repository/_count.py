@@ -1,4 +1,4 @@
-"""Counting a page's rows: exact, or PostgreSQL's estimate from the plan."""
+"""Counting a page's rows: exact, in the page query's window, or PostgreSQL's estimate."""
 
 from __future__ import annotations
 
@@ -25,11 +25,17 @@ async def count_rows(
     seen: int,
     complete: bool,
 ) -> int | None:
+    """The total of ``statement``'s rows, by ``strategy``; ``"window"`` counts exactly here.
+
+    A ``"window"`` count reaches this only when the page could not carry its
+    total (see `counts_in_page()`).
+    """
     if strategy == "none":
         return None
-    if strategy not in ("exact", "estimate"):
+    if strategy not in ("exact", "estimate", "window"):
         raise ValueError(
-            f"count={strategy!r} is not a count strategy. Use 'exact', 'estimate' or 'none'."
+            f"count={strategy!r} is not a count strategy. Use 'exact', 'window', 'estimate' "
+            "or 'none'."
         )
     if complete:
         return seen  # this page reached the end: the count is known without a query
@@ -44,6 +50,45 @@ async def count_rows(
             return max(estimate, seen)
     total = await session.scalar(sa_select(func.count()).select_from(source), execution_options=run)
     return int(total or 0)
+
+
+TOTAL: Final = "_asqla_total"
+"""The label of the window column that carries the total on each row of a page."""
+
+
+def counts_in_page(statement: Select[Any], strategy: CountStrategy) -> bool:
+    """Whether the page query of ``statement`` should carry its total as a window column.
+
+    Only for ``count="window"``, and not with ``FOR UPDATE``: PostgreSQL
+    refuses window functions there ("FOR UPDATE is not allowed with window
+    functions"), and on MariaDB the window would lock every row it counts
+    rather than the page's rows. Such a page falls back to an exact count.
+
+    Raises:
+        ValueError: ``count="window"`` with a ``DISTINCT`` statement.
+    """
+    if strategy != "window":
+        return False
+    # The private attributes are the only way SQLAlchemy 2.x exposes them.
+    if statement._distinct:
+        raise ValueError(
+            "count='window' cannot count a DISTINCT statement: the window function runs "
+            "before DISTINCT removes the duplicate rows, so the total would count them too. "
+            "Use count='exact', which counts the distinct rows in a second query."
+        )
+    return statement._for_update_arg is None
+
+
+def with_total(statement: Select[Any]) -> Select[Any]:
+    """``statement`` with ``COUNT(*) OVER ()``, the total of its rows, as its last column.
+
+    The window is computed over every row the ``WHERE``, ``GROUP BY`` and
+    ``HAVING`` let through, before ``LIMIT`` and ``OFFSET`` cut the page.
+    When SQLAlchemy nests a ``LIMIT`` query in a subquery for a joined eager
+    load of a collection, the column goes into the subquery, so the window
+    counts entities, not their joined rows.
+    """
+    return statement.add_columns(func.count().over().label(TOTAL))
 
 
 def _counted(statement: Select[Any]) -> Select[Any]:

@@ -40,7 +40,7 @@ from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import NullType
 
 from ..exceptions import InvalidQueryError
-from ._count import count_rows, primary_key_of
+from ._count import count_rows, counts_in_page, primary_key_of, with_total
 from ._cursor import CursorSigner, decode_cursor, default_signer, encode_cursor
 
 __all__ = [
@@ -57,8 +57,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-CountStrategy: TypeAlias = Literal["exact", "estimate", "none"]
-"""How `Page.total` is found: ``COUNT(*)``, the planner's estimate, or not at all."""
+CountStrategy: TypeAlias = Literal["exact", "window", "estimate", "none"]
+"""How `Page.total` is found: ``"exact"``, a ``COUNT(*)`` query after the page;
+``"window"``, ``COUNT(*) OVER ()`` in the page query itself (offset pagination
+only); ``"estimate"``, the planner's estimate; ``"none"``, not at all."""
 
 SortKey: TypeAlias = "ColumnElement[Any] | QueryableAttribute[Any]"
 """A sort key: ``Post.title``, ``Post.created_at.desc()``, ``Post.due.asc().nulls_last()``."""
@@ -146,11 +148,19 @@ async def paginate_offset(
     count is skipped when the page itself shows the total (the last page,
     or a first page that is not full).
 
+    ``"window"`` adds ``COUNT(*) OVER ()`` to the page query, so that the
+    page and its total come back in one round trip; the database still
+    counts every matching row, as ``"exact"`` does. A page past the end has
+    no row to carry the total, and a ``FOR UPDATE`` statement takes no
+    window function (PostgreSQL refuses it, and it would lock every counted
+    row): both fall back to the exact count query. A ``DISTINCT`` statement
+    is refused, as the window would count the rows DISTINCT removes.
+
     Raises:
         InvalidQueryError: ``limit`` is not between 1 and ``options.max_limit``,
             or ``offset`` is negative.
         ValueError: The statement has a ``LIMIT`` or ``OFFSET``, or an ``ORDER
-            BY`` as well as ``sort``.
+            BY`` as well as ``sort``; or ``count="window"`` with ``DISTINCT``.
 
     Example::
 
@@ -165,6 +175,7 @@ async def paginate_offset(
             allowed={"offset": [">= 0"]},
         )
     _check_unpaginated(statement, ordered=bool(sort))
+    windowed = counts_in_page(statement, count)
     dialect = _dialect(session, statement)
     keys = _keys(statement, sort, required=False)
     if sort or not statement._order_by_clauses:
@@ -172,16 +183,22 @@ async def paginate_offset(
     else:
         # The statement's own order comes first; the primary key makes it total.
         ordered = statement.order_by(*(key.expr for key in keys))
-    result = await session.execute(ordered.limit(limit + 1).offset(offset))
-    rows = list(_maybe_unique(result, statement).all())
+    query = ordered.limit(limit + 1).offset(offset)
+    result = await session.execute(with_total(query) if windowed else query)
+    frozen = _maybe_unique(result, statement).freeze()
+    rows = list(frozen().all())
     more = len(rows) > limit
     width = len(statement.column_descriptions)
-    items: list[Any] = [row[0] for row in rows[:limit]] if width == 1 else rows[:limit]
-    # The last page shows the total, unless it is empty past the end.
-    complete = not more and (bool(items) or offset == 0)
-    total = await count_rows(
-        session, statement, count, options, seen=offset + len(items), complete=complete
-    )
+    items = _items(frozen, rows[:limit], width)
+    total: int | None
+    if windowed and rows:
+        total = int(rows[0][width])  # every row carries the same total
+    else:
+        # The last page shows the total, unless it is empty past the end.
+        complete = not more and (bool(items) or offset == 0)
+        total = await count_rows(
+            session, statement, count, options, seen=offset + len(items), complete=complete
+        )
     return Page.model_construct(
         items=items,
         next=offset + limit if more else None,
@@ -221,7 +238,8 @@ async def paginate_keyset(
     ``ASQLA_CURSOR_SECRET``) and bound to the statement's SQL and the sort,
     but not to its parameter values, so that a filter on "now" does not make
     every cursor stale. ``count`` works as in `paginate_offset()` and
-    defaults to ``"none"``.
+    defaults to ``"none"``; ``"window"`` is refused, since a window over the
+    rows after a cursor would count only those.
 
     Raises:
         InvalidCursorError: The cursor is garbage, tampered with, signed with
@@ -229,7 +247,7 @@ async def paginate_keyset(
         InvalidQueryError: ``limit`` is out of bounds, or both ``after`` and
             ``before`` were given.
         ValueError: The statement has an ``ORDER BY``, ``LIMIT`` or ``OFFSET``,
-            or no primary key to make the order total.
+            or no primary key to make the order total; or ``count="window"``.
 
     Example::
 
@@ -237,6 +255,12 @@ async def paginate_keyset(
                                      sort=[Post.created_at.desc()], limit=20, after=cursor)
     """
     _check_limit(limit, options)
+    if count == "window":
+        raise ValueError(
+            "count='window' does not work with keyset pagination: a window over the rows "
+            "after a cursor counts only those rows, not the whole query. Use count='exact' "
+            "(a second query) or count='none'."
+        )
     if after is not None and before is not None:
         raise InvalidQueryError(
             "Both `after` and `before` were given; a page is read in one direction. Pass "
@@ -533,7 +557,7 @@ def _maybe_unique(result: Result[Any], statement: Select[Any]) -> Result[Any]:
 
 
 def _items(frozen: FrozenResult[Any], rows: list[Row[Any]], width: int) -> list[Any]:
-    """The rows without the sort-key columns: entities, scalars, or ``Row`` objects."""
+    """The rows without the sort-key or total columns: entities, scalars, or ``Row`` objects."""
     if width == 1:
         return [row[0] for row in rows]
     return list(frozen.with_new_rows(rows)().columns(*range(width)).all())
