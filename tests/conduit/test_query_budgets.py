@@ -98,13 +98,13 @@ async def build_world(db: Database, size: int) -> World:
 
 READS = [
     # (id, path template, as the viewer, statements)
-    ("articles-anonymous", "/api/articles?limit={page}", False, 3),
-    ("articles", "/api/articles?limit={page}", True, 3),
-    ("articles-by-tag", "/api/articles?tag={tag}&limit={page}", True, 3),
-    ("articles-by-author", "/api/articles?author={author}&limit={page}", True, 3),
-    ("articles-favorited", "/api/articles?favorited=viewer&limit={page}", True, 3),
-    ("articles-offset", "/api/articles?limit={page}&offset=1", True, 3),
-    ("feed", "/api/articles/feed?limit={page}", True, 3),
+    ("articles-anonymous", "/api/articles?limit={page}", False, 2),
+    ("articles", "/api/articles?limit={page}", True, 2),
+    ("articles-by-tag", "/api/articles?tag={tag}&limit={page}", True, 2),
+    ("articles-by-author", "/api/articles?author={author}&limit={page}", True, 2),
+    ("articles-favorited", "/api/articles?favorited=viewer&limit={page}", True, 2),
+    ("articles-offset", "/api/articles?limit={page}&offset=1", True, 2),
+    ("feed", "/api/articles/feed?limit={page}", True, 2),
     ("article-anonymous", "/api/articles/{slug}", False, 2),
     ("article", "/api/articles/{slug}", True, 2),
     ("comments-anonymous", "/api/articles/{slug}/comments", False, 2),

@@ -1,10 +1,10 @@
 """Articles, their tags and favorites.
 
-A list of articles is three statements whatever its length: the page (each
+A list of articles is two statements whatever its length: the page (each
 article with its author joined in, and ``favoritesCount``, ``favorited`` and
-``following`` as correlated subqueries of the same SELECT), its total
-(skipped when the page shows it), and the tags of the page's articles
-(``selectinload``: one ``IN`` query).
+``following`` as correlated subqueries of the same SELECT, and the total of the
+list as ``COUNT(*) OVER ()``), and the tags of the page's articles
+(``selectinload``: one ``IN`` query). An offset past the end adds a COUNT.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ class ArticleRepository(Repository[Article]):
         return await self.list(
             *criteria,
             sort=_NEWEST_FIRST,
-            page=OffsetPagination(limit=limit, offset=offset, options=_PAGES),
+            # The total rides on the page query (COUNT(*) OVER ()): one round trip.
+            page=OffsetPagination(limit=limit, offset=offset, count="window", options=_PAGES),
             load=self._view(body=False),
         )
 
