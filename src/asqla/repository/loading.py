@@ -20,7 +20,13 @@ from sqlalchemy.orm.interfaces import ORMOption
 from ..model.soft_delete import INCLUDE_DELETED, SoftDelete
 from ._cursor import CursorSigner
 from .filters import FilterSet, Sort
-from .pagination import DEFAULT_OPTIONS, CountStrategy, PageOptions, break_ties
+from .pagination import (
+    DEFAULT_OPTIONS,
+    CountStrategy,
+    KeysetCountStrategy,
+    PageOptions,
+    break_ties,
+)
 
 __all__ = [
     "Criterion",
@@ -72,7 +78,7 @@ class KeysetPagination:
     limit: int
     after: str | None = None
     before: str | None = None
-    count: CountStrategy = "none"
+    count: KeysetCountStrategy = "none"
     signer: CursorSigner | None = None
     options: PageOptions = DEFAULT_OPTIONS
 

@@ -62,6 +62,10 @@ CountStrategy: TypeAlias = Literal["exact", "window", "estimate", "none"]
 ``"window"``, ``COUNT(*) OVER ()`` in the page query itself (offset pagination
 only); ``"estimate"``, the planner's estimate; ``"none"``, not at all."""
 
+KeysetCountStrategy: TypeAlias = Literal["exact", "estimate", "none"]
+"""The count strategies of keyset pagination: a window after a cursor would
+count only the rows after it, so ``"window"`` is not one of them."""
+
 SortKey: TypeAlias = "ColumnElement[Any] | QueryableAttribute[Any]"
 """A sort key: ``Post.title``, ``Post.created_at.desc()``, ``Post.due.asc().nulls_last()``."""
 
@@ -216,7 +220,7 @@ async def paginate_keyset(
     limit: int,
     after: str | None = None,
     before: str | None = None,
-    count: CountStrategy = "none",
+    count: KeysetCountStrategy = "none",
     signer: CursorSigner | None = None,
     options: PageOptions = DEFAULT_OPTIONS,
 ) -> Page[T]:
@@ -255,7 +259,7 @@ async def paginate_keyset(
                                      sort=[Post.created_at.desc()], limit=20, after=cursor)
     """
     _check_limit(limit, options)
-    if count == "window":
+    if str(count) == "window":  # refused by its type too; an untyped caller may pass it
         raise ValueError(
             "count='window' does not work with keyset pagination: a window over the rows "
             "after a cursor counts only those rows, not the whole query. Use count='exact' "
