@@ -257,3 +257,15 @@ def test_sqlite_plans_are_read_into_nodes(
 def test_sqlite_marks_the_inner_loops_of_a_join() -> None:
     plan = read_sqlite([(3, 0, 0, "SCAN u"), (5, 0, 0, "SCAN p"), (9, 0, 0, "USE TEMP B-TREE")])
     assert [(n.alias, n.inner) for n in plan.nodes] == [("u", False), ("p", True), (None, False)]
+
+
+def test_explain_on_another_dialect_names_the_supported_ones() -> None:
+    from sqlalchemy import exc, literal
+    from sqlalchemy.dialects import mssql
+
+    from asqla.doctor._explain import Explain
+
+    with pytest.raises(
+        exc.UnsupportedCompilationError, match="PostgreSQL, MySQL/MariaDB and SQLite"
+    ):
+        Explain(select(literal(1))).compile(dialect=mssql.dialect())

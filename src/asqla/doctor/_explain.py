@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -71,6 +72,7 @@ _PREFIX: Final = {
     "mysql": "EXPLAIN FORMAT=JSON ",
     "sqlite": "EXPLAIN QUERY PLAN ",
 }
+_NO_EXPLAIN: Final = "asqla reads EXPLAIN from PostgreSQL, MySQL/MariaDB and SQLite only"
 _EXPLAINABLE = re.compile(r"\s*\(?\s*(SELECT|WITH|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
@@ -345,7 +347,7 @@ class Explain(Executable, ClauseElement):
 def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     prefix = _PREFIX.get(backend(compiler.dialect.name))
     if prefix is None:
-        raise NotImplementedError(f"asqla cannot EXPLAIN on {compiler.dialect.name!r}")
+        raise sa_exc.UnsupportedCompilationError(compiler, type(element), _NO_EXPLAIN)
     return prefix + compiler.process(element.statement, **kw)
 
 
