@@ -69,6 +69,25 @@ class Item(Model):
     name: Mapped[str] = mapped_column(String(50))
 
 
+def with_endpoints(app: FastAPI, reads: Any, writes: Any) -> FastAPI:
+    """Add the two endpoints to ``app``, their sessions from the dependencies given."""
+
+    @app.get("/items/{item_id}")
+    async def read(item_id: int, session: reads) -> dict[str, Any]:  # type: ignore[valid-type]
+        item = await session.get(Item, item_id)
+        assert item is not None
+        return {"id": item.id, "name": item.name}
+
+    @app.post("/items", status_code=201)
+    async def create(session: writes) -> dict[str, Any]:  # type: ignore[valid-type]
+        item = Item(name="created")
+        session.add(item)
+        await session.flush()
+        return {"id": item.id, "name": item.name}
+
+    return app
+
+
 def textbook_app(url: str) -> tuple[FastAPI, Callable[[], Awaitable[None]]]:
     engine = create_async_engine(url)
     maker = async_sessionmaker(engine, expire_on_commit=False)
@@ -77,44 +96,15 @@ def textbook_app(url: str) -> tuple[FastAPI, Callable[[], Awaitable[None]]]:
         async with maker() as session, session.begin():
             yield session
 
-    SessionDep = Annotated[AsyncSession, Depends(get_session)]
-    app = FastAPI()
-
-    @app.get("/items/{item_id}")
-    async def read(item_id: int, session: SessionDep) -> dict[str, Any]:
-        item = await session.get(Item, item_id)
-        assert item is not None
-        return {"id": item.id, "name": item.name}
-
-    @app.post("/items", status_code=201)
-    async def create(session: SessionDep) -> dict[str, Any]:
-        item = Item(name="created")
-        session.add(item)
-        await session.flush()
-        return {"id": item.id, "name": item.name}
-
-    return app, engine.dispose
+    session = Annotated[AsyncSession, Depends(get_session)]
+    return with_endpoints(FastAPI(), session, session), engine.dispose
 
 
 def asqla_app(url: str) -> tuple[FastAPI, Callable[[], Awaitable[None]]]:
     db = Database(url)
     app = FastAPI()
     install(app, db)
-
-    @app.get("/items/{item_id}")
-    async def read(item_id: int, session: ReadSession) -> dict[str, Any]:
-        item = await session.get(Item, item_id)
-        assert item is not None
-        return {"id": item.id, "name": item.name}
-
-    @app.post("/items", status_code=201)
-    async def create(session: Session) -> dict[str, Any]:
-        item = Item(name="created")
-        session.add(item)
-        await session.flush()
-        return {"id": item.id, "name": item.name}
-
-    return app, db.dispose
+    return with_endpoints(app, ReadSession, Session), db.dispose
 
 
 async def call(app: FastAPI, method: str, path: str) -> int:
