@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -465,8 +465,10 @@ def _configuration_problem(exc: Exception, url: str | DatabaseSettings | None) -
     """``driver_missing``, ``invalid_url``, or ``invalid_settings`` when the URL alone is fine."""
     if isinstance(exc, DriverNotInstalledError):
         return "driver_missing"
-    if url is None:  # the settings' own variables, in their order
-        url = os.environ.get("ASQLA_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url is None:  # the variables the settings read the URL from, in their order
+        alias = DatabaseSettings.model_fields["url"].validation_alias
+        names = alias.choices if isinstance(alias, AliasChoices) else []
+        url = next((os.environ[n] for n in names if isinstance(n, str) and os.environ.get(n)), None)
     if not isinstance(url, str):
         return "invalid_url"
     try:

@@ -470,3 +470,15 @@ def test_a_misspelt_setting_is_named_not_blamed_on_the_url(
     assert code == 1
     assert document["problem"] == "invalid_settings"
     assert "Rename it to ASQLA_POOL_SIZE" in str(document["reason"])
+
+
+def test_a_misspelt_setting_beside_database_url_is_named_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("ASQLA_POOL_SIZ", "20")
+
+    code, document = check_json()
+
+    assert code == 1
+    assert document["problem"] == "invalid_settings"
