@@ -451,3 +451,17 @@ async def test_nulls_last_works_on_every_backend(db: Database) -> None:
     scores = [entry.score for entry in listed]
     assert scores == sorted(s for s in scores if s is not None) + [None] * scores.count(None)
     assert scores.count(None) == 4
+
+
+async def test_a_one_row_read_has_no_order_by(db: Database) -> None:
+    await _seed(db, _rows(3))
+
+    async with db.session() as s:
+        with _Recording(db) as recording:
+            found = await EntryRepository(s).get_by(
+                title="entry 0002", load=[selectinload(Entry.marks)]
+            )
+
+    assert found.id == 2
+    entry_sql = [sql for sql, _ in recording.statements if "FROM entry" in sql]
+    assert len(entry_sql) == 1 and "ORDER BY" not in entry_sql[0], entry_sql

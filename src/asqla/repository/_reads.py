@@ -365,7 +365,8 @@ class ReadRepository(Generic[M]):
         )
 
     async def _one(self, read: Read) -> M | None:
-        return cast("M | None", (await self.session.scalars(read.select())).unique().one_or_none())
+        statement = read.select(ordered=False)  # one row: nothing to order
+        return cast("M | None", (await self.session.scalars(statement)).unique().one_or_none())
 
     def _equals(self, equals: Mapping[str, Any]) -> builtins.list[Criterion]:
         column_names(self.model, equals, what="get_by()")

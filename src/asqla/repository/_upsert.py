@@ -148,7 +148,7 @@ async def get_or_create(session: AsyncSession, row: M, existing: Read) -> tuple[
     except (UniqueViolationError, sa_exc.IntegrityError) as exc:
         if not isinstance(translate(exc), UniqueViolationError):
             raise
-        found = (await session.scalars(existing.select())).one_or_none()
+        found = (await session.scalars(existing.select(ordered=False))).one_or_none()
         if found is None:  # the key is held by a soft-deleted row, or by other columns
             raise
         return found, False

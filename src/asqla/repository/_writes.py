@@ -48,7 +48,7 @@ async def update_returning(
         return result.scalars().one_or_none()
     if not await rowcount(session, statement, synchronize_session=False):
         return None
-    refreshed = reread.select().execution_options(populate_existing=True)
+    refreshed = reread.select(ordered=False).execution_options(populate_existing=True)
     return cast(M, (await session.scalars(refreshed)).one())
 
 
